@@ -1,0 +1,62 @@
+"""The exceptions a caller of the library can catch, each with the exit code the CLI gives it."""
+
+from __future__ import annotations
+
+
+class GhostStoryError(Exception):
+    """Base of every error this package raises on purpose. ``str()`` is a one-line cause."""
+
+    exit_code = 1
+
+
+class InputError(GhostStoryError):
+    """Bad usage or input: nothing was written."""
+
+    exit_code = 2
+
+
+class WriterError(GhostStoryError):
+    """The writer (LLM backend) could not give a usable reply."""
+
+    exit_code = 1
+    usage: object | None = None  # tokens spent on the failed call, when known
+
+
+class WriterUnavailable(WriterError):
+    """Retries are exhausted (network, rate limit, server errors, invalid replies): rerun resumes."""
+
+    exit_code = 75
+
+
+class InvalidReply(WriterUnavailable):
+    """Every attempt at a call came back invalid against its schema."""
+
+
+class WriterRejected(WriterError):
+    """The backend refused the request itself (bad key, unknown model): retrying cannot help."""
+
+    exit_code = 1
+
+
+class BudgetReached(GhostStoryError):
+    """The token or cost budget is spent; checkpoints are saved and a rerun with more continues."""
+
+    exit_code = 3
+
+
+class CheckpointLocked(GhostStoryError):
+    """Another live process is generating the same city."""
+
+    exit_code = 1
+
+
+class LibraryError(GhostStoryError):
+    """The story library could not be read or written."""
+
+    exit_code = 1
+
+
+class Interrupted(GhostStoryError):
+    """The run was stopped by a signal; checkpoints are saved."""
+
+    exit_code = 130

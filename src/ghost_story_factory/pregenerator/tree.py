@@ -1,0 +1,271 @@
+"""The dialogue graph of one character: nodes, choices, endings, its invariants and its report."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .state import GameState
+
+SECONDS_PER_CHOICE = 15
+
+
+def node_id(number: int) -> str:
+    return f"node_{number:04d}"
+
+
+@dataclass
+class Choice:
+    text: str
+    consequences: dict[str, Any]
+    next: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "consequences": self.consequences, "next": self.next}
+
+
+@dataclass
+class Node:
+    """One dialogue node. ``narrative is None`` means it is created but its content is pending."""
+
+    id: str
+    depth: int
+    state: GameState
+    parent: str | None = None
+    via: str | None = None  # the text of the choice that created this node
+    must_end: str | None = None  # why the builder asks for an ending: max_depth, budget, fear, dawn
+    narrative: str | None = None
+    choices: list[Choice] = field(default_factory=list)
+    ending: dict[str, Any] | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.narrative is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "depth": self.depth,
+            "state": self.state.to_dict(),
+            "parent": self.parent,
+            "via": self.via,
+            "must_end": self.must_end,
+            "narrative": self.narrative,
+            "choices": [choice.to_dict() for choice in self.choices],
+            "ending": self.ending,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Node:
+        return cls(
+            id=str(data["id"]),
+            depth=int(data["depth"]),
+            state=GameState.from_dict(data["state"]),
+            parent=data.get("parent"),
+            via=data.get("via"),
+            must_end=data.get("must_end"),
+            narrative=data.get("narrative"),
+            choices=[Choice(c["text"], c["consequences"], c["next"]) for c in data["choices"]],
+            ending=data.get("ending"),
+        )
+
+
+@dataclass
+class Tree:
+    """A character's graph while it grows: nodes, the BFS queue of pending nodes, the registry."""
+
+    root: str
+    nodes: dict[str, Node]
+    queue: list[str]
+    registry: dict[str, str]  # state hash -> node id
+    node_counter: int
+    merges: int = 0
+    converged: int = 0
+    ignored_values: int = 0
+
+    @classmethod
+    def start(cls, state: GameState) -> Tree:
+        root = Node(id=node_id(0), depth=0, state=state)
+        return cls(
+            root=root.id,
+            nodes={root.id: root},
+            queue=[root.id],
+            registry={state.state_hash(): root.id},
+            node_counter=1,
+        )
+
+    @property
+    def current_depth(self) -> int:
+        return self.nodes[self.queue[0]].depth if self.queue else self.max_depth_reached
+
+    @property
+    def max_depth_reached(self) -> int:
+        return max(node.depth for node in self.nodes.values())
+
+    @property
+    def finished(self) -> bool:
+        return not self.queue
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "nodes": {nid: node.to_dict() for nid, node in self.nodes.items()},
+            "queue": list(self.queue),
+            "registry": dict(self.registry),
+            "node_counter": self.node_counter,
+            "merges": self.merges,
+            "converged": self.converged,
+            "ignored_values": self.ignored_values,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Tree:
+        """Rebuild a tree and refuse one whose references do not hold together (ValueError)."""
+        nodes = {nid: Node.from_dict(raw) for nid, raw in data["nodes"].items()}
+        tree = cls(
+            root=str(data["root"]),
+            nodes=nodes,
+            queue=[str(q) for q in data["queue"]],
+            registry={str(k): str(v) for k, v in data["registry"].items()},
+            node_counter=int(data["node_counter"]),
+            merges=int(data.get("merges", 0)),
+            converged=int(data.get("converged", 0)),
+            ignored_values=int(data.get("ignored_values", 0)),
+        )
+        problems = tree.consistency_problems()
+        if problems:
+            raise ValueError("; ".join(problems[:3]))
+        return tree
+
+    def consistency_problems(self) -> list[str]:
+        """What makes a (possibly unfinished) tree unusable: dangling ids, a queue out of step."""
+        problems: list[str] = []
+        if self.root not in self.nodes:
+            problems.append(f"root {self.root} is missing")
+        for nid, node in self.nodes.items():
+            if nid != node.id:
+                problems.append(f"node key {nid} holds node {node.id}")
+            problems += [
+                f"{nid} has a choice to missing node {c.next}"
+                for c in node.choices
+                if c.next not in self.nodes
+            ]
+        pending = {nid for nid, node in self.nodes.items() if node.pending}
+        for nid in self.queue:
+            if nid not in self.nodes:
+                problems.append(f"queue names unknown node {nid}")
+        if pending != set(self.queue):
+            problems.append("queue does not match the pending nodes")
+        problems += [
+            f"registry names missing node {nid}" for nid in self.registry.values() if nid not in self.nodes
+        ]
+        if self.node_counter < len(self.nodes):
+            problems.append("node counter is behind the node count")
+        return problems
+
+
+def validate(tree: Tree, max_nodes: int) -> list[str]:
+    """Every invariant a finished tree must hold before it is saved; an empty list means valid."""
+    problems = tree.consistency_problems()
+    if problems:
+        return problems
+    nodes = tree.nodes
+    if tree.queue:
+        problems.append(f"{len(tree.queue)} nodes are still pending")
+    if len(nodes) > max_nodes:
+        problems.append(f"{len(nodes)} nodes exceed the budget of {max_nodes}")
+    for nid, node in nodes.items():
+        if not node.choices and not node.ending:
+            problems.append(f"{nid} has no choices and is not an ending")
+        if node.choices and node.ending:
+            problems.append(f"{nid} is an ending with choices")
+        texts = [c.text for c in node.choices]
+        if len(set(texts)) != len(texts):
+            problems.append(f"{nid} has two choices with the same text")
+        if any(c.next == nid for c in node.choices):
+            problems.append(f"{nid} has a choice to itself")
+    order = _topological_order(tree)
+    if order is None:
+        problems.append("the graph has a cycle")
+        return problems
+    reachable = _reachable(tree)
+    problems += [f"{nid} is unreachable from the root" for nid in nodes if nid not in reachable]
+    can_end = _can_reach_ending(tree, order)
+    problems += [f"no ending is reachable from {nid}" for nid in nodes if nid not in can_end]
+    return problems
+
+
+def _reachable(tree: Tree) -> set[str]:
+    seen = {tree.root}
+    stack = [tree.root]
+    while stack:
+        for choice in tree.nodes[stack.pop()].choices:
+            if choice.next not in seen:
+                seen.add(choice.next)
+                stack.append(choice.next)
+    return seen
+
+
+def _topological_order(tree: Tree) -> list[str] | None:
+    """Kahn's algorithm; None when the graph has a cycle."""
+    indegree = dict.fromkeys(tree.nodes, 0)
+    for node in tree.nodes.values():
+        for choice in node.choices:
+            indegree[choice.next] += 1
+    ready = [nid for nid, degree in indegree.items() if degree == 0]
+    order: list[str] = []
+    while ready:
+        nid = ready.pop()
+        order.append(nid)
+        for choice in tree.nodes[nid].choices:
+            indegree[choice.next] -= 1
+            if indegree[choice.next] == 0:
+                ready.append(choice.next)
+    return order if len(order) == len(tree.nodes) else None
+
+
+def _can_reach_ending(tree: Tree, order: list[str]) -> set[str]:
+    good: set[str] = set()
+    for nid in reversed(order):
+        node = tree.nodes[nid]
+        if node.ending or any(c.next in good for c in node.choices):
+            good.add(nid)
+    return good
+
+
+def main_path(tree: Tree) -> list[str]:
+    """The longest root-to-ending path (node ids), ties broken by node id for determinism."""
+    order = _topological_order(tree)
+    if order is None:
+        return []
+    longest: dict[str, list[str]] = {}
+    for nid in reversed(order):
+        node = tree.nodes[nid]
+        best: list[str] | None = [nid] if node.ending else None
+        for choice in sorted(node.choices, key=lambda c: c.next):
+            tail = longest.get(choice.next)
+            if tail and (best is None or len(tail) + 1 > len(best)):
+                best = [nid, *tail]
+        if best:
+            longest[nid] = best
+    return longest.get(tree.root, [])
+
+
+def report(tree: Tree) -> dict[str, Any]:
+    """What a writer wants to know about a finished tree; stored with the story and printed."""
+    path = main_path(tree)
+    endings = Counter(n.ending["type"] for n in tree.nodes.values() if n.ending)
+    path_choices = max(len(path) - 1, 0)
+    return {
+        "nodes": len(tree.nodes),
+        "max_depth": tree.max_depth_reached,
+        "main_path_length": path_choices,
+        "endings": len(endings) and sum(endings.values()),
+        "endings_by_type": dict(sorted(endings.items())),
+        "choices": sum(len(n.choices) for n in tree.nodes.values()),
+        "merged_edges": tree.merges,
+        "converged_edges": tree.converged,
+        "ignored_values": tree.ignored_values,
+        "play_minutes_main_path": round(path_choices * SECONDS_PER_CHOICE / 60, 1),
+    }
