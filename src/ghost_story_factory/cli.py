@@ -1,0 +1,345 @@
+"""The ``ghost-story`` command: argument parsing and screens over the library."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from . import __version__
+from .config import OPTIONS, Settings, check_name, load_settings, parse_characters
+from .errors import BudgetReached, GhostStoryError, InputError, Interrupted, LibraryError, WriterUnavailable
+from .pregenerator.builder import Budget, TreeSettings
+from .pregenerator.checkpoints import CheckpointStore, list_unfinished
+from .pregenerator.progress import ConsoleProgress
+from .pregenerator.story import GenerationResult, GenerationSettings, StoryGenerator
+from .writers import make_writer, price_function
+
+RESUMABLE = (WriterUnavailable, Interrupted, BudgetReached, LibraryError)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit 2, as for every bad input
+        raise InputError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ghost-story", description="Pregenerate and play branching ghost stories.")
+    parser.add_argument("--version", action="version", version=f"ghost-story {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    generate = commands.add_parser("generate", help="generate a story (resumes unfinished ones)")
+    generate.add_argument("--city", required=True)
+    generate.add_argument("--characters", help='comma-separated names, e.g. "保安,调查员"; empty = proposed')
+    for option in OPTIONS:
+        flag = "--" + option.name.replace("_", "-")
+        generate.add_argument(flag, dest=option.name, default=None, help=f"{option.help} [{option.env}]")
+    generate.add_argument("--yes", action="store_true", help="do not ask anything")
+    generate.add_argument("--json", action="store_true", help="print one JSON object at the end")
+
+    status = commands.add_parser("status", help="unfinished generations in the checkpoint folder")
+    status.add_argument("--checkpoint-dir", dest="checkpoint_dir")
+    status.add_argument("--json", action="store_true")
+
+    listing = commands.add_parser("list", help="stories in the library")
+    listing.add_argument("--db")
+    listing.add_argument("--json", action="store_true")
+
+    play = commands.add_parser("play", help="play a story in the terminal")
+    play.add_argument("story_id", nargs="?", type=_story_id)
+    play.add_argument("--character")
+    play.add_argument("--db")
+
+    export = commands.add_parser("export", help="export a story")
+    export.add_argument("story_id", type=_story_id)
+    export.add_argument("--format", default="json")
+    export.add_argument("--character")
+    export.add_argument("-o", "--output")
+    export.add_argument("--db")
+    return parser
+
+
+def _story_id(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"story id must be a positive whole number, not {text!r}")
+    return int(text)
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    err = Console(stderr=True, highlight=False)
+    try:
+        args = build_parser().parse_args(argv)
+        flags = {k: v for k, v in vars(args).items() if v is not None}
+        settings = load_settings(flags, env)
+        handler = {"generate": _generate, "status": _status, "list": _list, "play": _play, "export": _export}
+        return handler[args.command](args, settings, env)
+    except GhostStoryError as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        return 130
+
+
+# generate --------------------------------------------------------------------------------------
+def _generate(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> int:
+    city = check_name(args.city, "city")
+    characters = parse_characters(args.characters)
+    out = Console(stderr=args.json, highlight=False)
+    progress = ConsoleProgress(out, settings.lang)
+    writer = make_writer(settings, env)
+    budget = Budget(
+        max_tokens=settings.max_tokens, max_usd=settings.budget_usd, cost=price_function(settings, writer)
+    )
+    if writer.name == "offline":
+        progress.line("offline")
+    else:
+        progress.line("backend", backend=writer.name, model=writer.model)
+    store = CheckpointStore(settings.checkpoint_dir, city, progress.warn)
+    generation = GenerationSettings(
+        city=city,
+        characters=characters,
+        lang=settings.lang,
+        tree=TreeSettings(
+            max_depth=settings.max_depth,
+            branching=settings.branching,
+            max_nodes=settings.max_nodes,
+            concurrency=settings.concurrency,
+            checkpoint_every=settings.checkpoint_every,
+            attempts=settings.attempts,
+            grace_seconds=settings.grace_seconds,
+        ),
+        budget=budget,
+    )
+    from .library import Library
+
+    try:
+        with Library(settings.db) as library:
+            generator = StoryGenerator(
+                writer=writer, store=store, library=library, progress=progress, settings=generation
+            )
+            result = asyncio.run(_run_with_signals(generator, writer, out))
+    except RESUMABLE as exc:
+        out.print(_stop_line(exc), markup=False)
+        out.print(
+            f"checkpoints are in {settings.checkpoint_dir}; run the same command again to continue",
+            markup=False,
+        )
+        return exc.exit_code
+    _show_result(result, out, settings, writer)
+    if args.json:
+        print(orjson.dumps(_result_json(result, city, writer, budget)).decode())
+    return 0
+
+
+def _stop_line(exc: GhostStoryError) -> str:
+    if isinstance(exc, BudgetReached):
+        return f"⏸  budget stop: {exc}. Rerun with a higher --budget-usd / --max-tokens to continue."
+    if isinstance(exc, Interrupted):
+        return "⏸  interrupted: checkpoints saved."
+    return f"error: {exc}"
+
+
+async def _run_with_signals(generator: StoryGenerator, writer: Any, out: Console) -> GenerationResult:
+    """First Ctrl+C (or SIGTERM) stops gracefully; a second one exits at once."""
+    loop = asyncio.get_running_loop()
+    stop = generator.stop
+
+    def on_signal() -> None:
+        if stop.is_set():
+            os._exit(130)  # files on disk are whole: every write is atomic
+        stop.set()
+        out.print(
+            "\n⏸  stopping: finishing calls in flight and saving checkpoints (Ctrl+C again to quit now)",
+            markup=False,
+        )
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal)
+    try:
+        return await generator.run()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await writer.aclose()
+
+
+def _show_result(result: GenerationResult, out: Console, settings: Settings, writer: Any) -> None:
+    if result.already_saved:
+        out.print(
+            f"✅ story already in the library (ID: {result.story_id}); finishing the cleanup", markup=False
+        )
+    else:
+        out.print(f"✅ saved to the library {settings.db} (ID: {result.story_id})", markup=False)
+        meta = result.story["meta"]
+        table = Table(title=Text(result.story["story"]["title"]))
+        for column in ("character", "nodes", "depth", "main path", "endings", "minutes"):
+            table.add_column(column)
+        for character in result.story["characters"]:
+            rep = character["report"]
+            endings = ", ".join(f"{k} {v}" for k, v in rep["endings_by_type"].items())
+            _row(
+                table,
+                character["name"],
+                str(rep["nodes"]),
+                str(rep["max_depth"]),
+                str(rep["main_path_length"]),
+                endings,
+                str(rep["play_minutes_main_path"]),
+            )
+        out.print(table)
+        cost = meta["cost_usd"]
+        cost_text = "unknown price" if cost is None else f"${cost:.4f}"
+        out.print(
+            f"tokens {meta['tokens']['total']} · {cost_text} · {meta['calls']} calls · "
+            f"{meta['elapsed_seconds']:.1f} s · writer {meta['backend']} ({meta['model']})",
+            markup=False,
+        )
+    out.print(f"🗑️  removed {len(result.deleted)} checkpoint files", markup=False)
+    for path in result.deleted:
+        out.print(f"   - {path}", markup=False)
+
+
+def _result_json(result: GenerationResult, city: str, writer: Any, budget: Budget) -> dict[str, Any]:
+    story = result.story
+    meta = story.get("meta", {})
+    return {
+        "story_id": result.story_id,
+        "city": city,
+        "characters": [c["name"] for c in story.get("characters", [])],
+        "nodes": {c["name"]: c["report"]["nodes"] for c in story.get("characters", [])},
+        "tokens": meta.get("tokens"),
+        "cost_usd": meta.get("cost_usd"),
+        "backend": writer.name,
+        "resumed": result.resumed,
+        "already_saved": result.already_saved,
+    }
+
+
+# status, list, play, export -------------------------------------------------------------------
+def _status(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> int:
+    found = list_unfinished(settings.checkpoint_dir)
+    if args.json:
+        print(orjson.dumps(found).decode())
+        return 0
+    out = Console(highlight=False)
+    if not found:
+        out.print(f"no unfinished generations in {settings.checkpoint_dir}", markup=False)
+        return 0
+    table = Table(title=f"unfinished generations in {settings.checkpoint_dir}")
+    for column in ("city", "done", "nodes so far", "saved at"):
+        table.add_column(column)
+    for item in found:
+        if item.get("error"):
+            _row(table, item["file"], "?", item["error"], "")
+            continue
+        nodes = ", ".join(f"{name} {count}" for name, count in item["nodes"].items()) or "-"
+        _row(table, item["city"], f"{item['completed']}/{item['total']}", nodes, str(item["saved_at"]))
+    out.print(table)
+    return 0
+
+
+def _open_library(settings: Settings) -> Any:
+    from .library import Library
+
+    if not settings.db.exists():
+        raise LibraryError(f"no story library at {settings.db} yet: generate a story first")
+    return Library(settings.db, read_only=True)
+
+
+def _list(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> int:
+    if not settings.db.exists():
+        stories: list[dict[str, Any]] = []
+    else:
+        with _open_library(settings) as library:
+            stories = library.list()
+    if args.json:
+        print(orjson.dumps(stories).decode())
+        return 0
+    out = Console(highlight=False)
+    if not stories:
+        out.print(f"the library {settings.db} has no stories yet", markup=False)
+        return 0
+    table = Table(title=f"stories in {settings.db}")
+    for column in ("id", "city", "title", "characters", "writer", "created"):
+        table.add_column(column)
+    for story in stories:
+        names = ", ".join(_character_summary(c) for c in story["characters"])
+        writer = "offline writer" if story.get("offline") else str(story.get("backend"))
+        _row(table, str(story["id"]), story["city"], story["title"], names, writer, str(story["created_at"]))
+    out.print(table)
+    return 0
+
+
+def _row(table: Table, *cells: Any) -> None:
+    """Add a row whose cells are shown as typed: titles and names are never read as markup."""
+    table.add_row(*(Text(str(cell)) for cell in cells))
+
+
+def _character_summary(character: dict[str, Any]) -> str:
+    report = character.get("report") or {}
+    if not report:
+        return character["name"]
+    return f"{character['name']} ({report.get('nodes')} nodes, path {report.get('main_path_length')})"
+
+
+def _play(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> int:
+    from .player import choose_story, play
+
+    out = Console(highlight=False)
+    with _open_library(settings) as library:
+        story_id = args.story_id
+        if story_id is None:
+            story_id = choose_story(library.list(), input, out)
+            if story_id is None:
+                return 0
+        story = library.get(story_id)
+    try:
+        play(story, args.character, input_fn=input, out=out)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return 0
+
+
+def _export(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> int:
+    from .export import render
+
+    with _open_library(settings) as library:
+        story = library.get(args.story_id)
+    files = render(story, args.format, args.character)
+    if args.output is None and len(files) == 1:
+        sys.stdout.buffer.write(files[0][1])
+        return 0
+    target = Path(args.output or ".")
+    if len(files) == 1 and not target.is_dir() and not str(args.output).endswith(os.sep):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(files[0][1])
+        written = [target]
+    else:
+        target.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, content in files:
+            (target / name).write_bytes(content)
+            written.append(target / name)
+    for path in written:
+        print(path, file=sys.stderr)
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

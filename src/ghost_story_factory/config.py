@@ -1,0 +1,206 @@
+"""Settings from command-line flags, environment variables and defaults, validated in one place.
+
+Flags win over ``GSF_*`` environment variables, which win over defaults. Every value is checked
+here, before anything is written, so bad input fails with one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+MAX_NAME_LENGTH = 200
+MAX_CHARACTERS = 8
+CHARACTER_SEPARATORS = (",", "，", "、")
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # the attribute and the flag (--max-depth for max_depth)
+    env: str
+    kind: type
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "backend",
+        "GSF_BACKEND",
+        str,
+        "auto",
+        choices=("auto", "offline", "openai"),
+        help="writer: auto = openai when OPENAI_API_KEY is set, else offline",
+    ),
+    Option("lang", "GSF_LANG", str, "zh", choices=("zh", "en"), help="language of the story and the screens"),
+    Option(
+        "max_depth", "GSF_MAX_DEPTH", int, 20, 2, 200, help="deepest level of a tree; nodes there are endings"
+    ),
+    Option("branching", "GSF_BRANCHING", int, 3, 2, 5, help="most choices per node"),
+    Option("max_nodes", "GSF_MAX_NODES", int, 300, 5, 100_000, help="node budget per character"),
+    Option("concurrency", "GSF_CONCURRENCY", int, 8, 1, 256, help="writer calls in flight at once"),
+    Option(
+        "checkpoint_every",
+        "GSF_CHECKPOINT_EVERY",
+        int,
+        50,
+        1,
+        1_000_000,
+        help="save the tree checkpoint after this many new nodes",
+    ),
+    Option("checkpoint_dir", "GSF_CHECKPOINT_DIR", str, "checkpoints", help="folder of checkpoint files"),
+    Option("db", "GSF_DB", str, "ghost_stories.db", help="SQLite story library"),
+    Option("model", "GSF_MODEL", str, "gpt-4o-mini", help="model name for the openai backend"),
+    Option(
+        "json_mode",
+        "GSF_JSON_MODE",
+        str,
+        "schema",
+        choices=("schema", "object"),
+        help="schema = Structured Outputs; object = json_object for servers without json_schema",
+    ),
+    Option("timeout", "GSF_TIMEOUT", float, 120.0, 1, 3600, help="seconds per API request"),
+    Option("max_attempts", "GSF_MAX_ATTEMPTS", int, 6, 1, 50, help="tries per API request on network errors"),
+    Option("attempts", "GSF_ATTEMPTS", int, 3, 1, 10, help="tries per call when a reply fails validation"),
+    Option("budget_usd", "GSF_BUDGET_USD", float, None, 0, 1e9, help="stop when the run has cost this much"),
+    Option(
+        "max_tokens",
+        "GSF_MAX_TOKENS",
+        int,
+        None,
+        1,
+        10**12,
+        help="stop when the run has used this many tokens",
+    ),
+    Option(
+        "price", "GSF_PRICE", str, None, help='USD per 1M tokens "input,cached,output" (overrides the table)'
+    ),
+    Option(
+        "offline_latency_ms",
+        "GSF_OFFLINE_LATENCY_MS",
+        float,
+        0.0,
+        0,
+        600_000,
+        help="simulated latency per offline-writer call",
+    ),
+    Option("offline_jitter", "GSF_OFFLINE_JITTER", float, 0.0, 0, 1, help="latency jitter, a fraction"),
+    Option(
+        "grace_seconds",
+        "GSF_GRACE_SECONDS",
+        float,
+        5.0,
+        0,
+        600,
+        help="on Ctrl+C, how long calls in flight may finish",
+    ),
+)
+_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str
+    lang: str
+    max_depth: int
+    branching: int
+    max_nodes: int
+    concurrency: int
+    checkpoint_every: int
+    checkpoint_dir: Path
+    db: Path
+    model: str
+    json_mode: str
+    timeout: float
+    max_attempts: int
+    attempts: int
+    budget_usd: float | None
+    max_tokens: int | None
+    price: str | None
+    offline_latency_ms: float
+    offline_jitter: float
+    grace_seconds: float
+
+
+def _convert(option: Option, raw: Any, source: str) -> Any:
+    if raw is None:
+        return None
+    if option.kind is str:
+        value = str(raw).strip()
+        if option.choices and value not in option.choices:
+            raise InputError(f"{source}: unknown value {value!r}; choose one of {', '.join(option.choices)}")
+        if not value:
+            raise InputError(f"{source}: must not be empty")
+        return value
+    try:
+        value = option.kind(str(raw).strip())
+    except ValueError:
+        raise InputError(f"{source}: {raw!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):  # NaN and infinities
+        raise InputError(f"{source}: {raw!r} is not a finite number")
+    if (option.low is not None and value < option.low) or (option.high is not None and value > option.high):
+        raise InputError(f"{source}: {raw} is out of range ({option.low:g}..{option.high:g})")
+    return value
+
+
+def load_settings(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
+    """Settings from flags (None = not given), then env, then defaults; raises InputError."""
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        flag = flags.get(option.name)
+        if flag is not None:
+            values[option.name] = _convert(option, flag, f"--{option.name.replace('_', '-')}")
+        elif env.get(option.env, "").strip():
+            values[option.name] = _convert(option, env[option.env], option.env)
+        else:
+            values[option.name] = option.default
+    values["checkpoint_dir"] = Path(values["checkpoint_dir"])
+    values["db"] = Path(values["db"])
+    return Settings(**values)
+
+
+def option(name: str) -> Option:
+    return _BY_NAME[name]
+
+
+def check_name(raw: str, what: str) -> str:
+    """A city or character name as stored: NFC, trimmed; raises InputError for unusable names.
+
+    Any Unicode letters and emoji are fine; separators, ``..``, control characters and names
+    over 200 characters are not, since names become parts of file names.
+    """
+    name = unicodedata.normalize("NFC", raw).strip()
+    if not name:
+        raise InputError(f"{what} name is empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InputError(f"{what} name is longer than {MAX_NAME_LENGTH} characters")
+    if "/" in name or "\\" in name:
+        raise InputError(f"{what} name {name[:40]!r} contains a path separator")
+    if ".." in name:
+        raise InputError(f"{what} name {name[:40]!r} contains '..'")
+    if any(unicodedata.category(ch) in ("Cc", "Cs") or ch in "\u2028\u2029" for ch in name):
+        raise InputError(f"{what} name {name[:40]!r} contains a control character")
+    return name
+
+
+def parse_characters(raw: str | None) -> tuple[str, ...]:
+    """Comma-separated character names (``,``, ``，`` or ``、``); empty means let the writer propose."""
+    if raw is None or not raw.strip():
+        return ()
+    text = raw
+    for separator in CHARACTER_SEPARATORS[1:]:
+        text = text.replace(separator, ",")
+    names = tuple(check_name(part, "character") for part in text.split(","))
+    if len(set(names)) != len(names):
+        raise InputError("the same character is named twice")
+    if len(names) > MAX_CHARACTERS:
+        raise InputError(f"at most {MAX_CHARACTERS} characters per story")
+    return names

@@ -1,0 +1,328 @@
+"""Grows one character's dialogue graph breadth-first, with bounded concurrency and checkpoints.
+
+Determinism: writer calls run concurrently, but their results are committed strictly in BFS
+queue order, and node ids are handed out only at commit. So the same replies give the same
+graph (ids, edges, registry) at any concurrency and across any number of interruptions.
+
+Shape: pure BFS under a node cap gives a shallow bush. Two rules keep the graph deep instead:
+each depth gets a width budget (``max_nodes / max_depth``), and a branch that would exceed it
+converges into the nearest existing state at that depth (branch and bottleneck). A reserve of
+one free slot per open node guarantees that every open node can still be given a child, so
+the budget never leaves a dead end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import BudgetReached, Interrupted, WriterError
+from ..writers import prompts
+from ..writers.base import Answer, Request, Usage, Writer, ask
+from .checkpoints import CheckpointStore, Journal, TreeCheckpoint
+from .progress import Progress
+from .state import GameState, apply, parse_consequences
+from .tree import Choice, Node, Tree, node_id
+
+FEAR_MAX = 100
+
+
+@dataclass(frozen=True)
+class TreeSettings:
+    """What shapes a graph (stored with the checkpoints) and how fast it is grown (not stored)."""
+
+    max_depth: int = 20
+    branching: int = 3
+    max_nodes: int = 300
+    concurrency: int = 8
+    checkpoint_every: int = 50
+    attempts: int = 3
+    grace_seconds: float = 5.0
+
+    @property
+    def width(self) -> int:
+        return max(self.branching, math.ceil(self.max_nodes / self.max_depth))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Spending limits for a whole run; ``cost`` prices a usage in USD (None when unknown)."""
+
+    max_tokens: int | None = None
+    max_usd: float | None = None
+    cost: Callable[[Usage], float | None] = field(default=lambda _usage: 0.0)
+
+    def reached(self, usage: Usage) -> str | None:
+        if self.max_tokens is not None and usage.total >= self.max_tokens:
+            return f"{usage.total} tokens of the {self.max_tokens} allowed"
+        if self.max_usd is not None:
+            spent = self.cost(usage) or 0.0
+            if spent >= self.max_usd:
+                return f"${spent:.4f} of the ${self.max_usd:.2f} allowed"
+        return None
+
+
+async def answer(writer: Writer, journal: Journal, request: Request, attempts: int) -> Answer:
+    """A validated reply: from the journal when this request was answered before, else asked."""
+    key = request.key()
+    known = journal.get(key)
+    if known is not None:
+        return known
+    result = await ask(writer, request, attempts)
+    journal.append(key, result)
+    return result
+
+
+@dataclass
+class StoryContext:
+    """The fixed part of every node request of one character."""
+
+    city: str
+    lang: str
+    story: dict[str, Any]
+    character: dict[str, Any]
+
+
+class TreeBuilder:
+    """Grows one character's graph to completion, saving tree checkpoints along the way."""
+
+    def __init__(
+        self,
+        *,
+        writer: Writer,
+        context: StoryContext,
+        settings: TreeSettings,
+        store: CheckpointStore,
+        journal: Journal,
+        progress: Progress,
+        run_id: str,
+        stored_settings: dict[str, Any],
+        budget: Budget | None = None,
+        spent_before: Usage | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        self.writer = writer
+        self.context = context
+        self.settings = settings
+        self.store = store
+        self.journal = journal
+        self.progress = progress
+        self.run_id = run_id
+        self.stored_settings = stored_settings
+        self.budget = budget or Budget()
+        self.spent_before = spent_before or Usage()
+        self.stop = stop or asyncio.Event()
+        self.usage = Usage()
+        self.calls = 0
+        self.elapsed_before = 0.0
+        self._started = time.monotonic()
+        self._saved_at_nodes = 0
+        self._levels: dict[int, list[Node]] = defaultdict(list)  # depth -> nodes, to find neighbours fast
+
+    # ---------------------------------------------------------------------------------------
+    async def build(self, opening: GameState, resume: TreeCheckpoint | None) -> Tree:
+        """Grow the tree from scratch or from a checkpoint; raises on interruption or failure
+        after saving a checkpoint, so a rerun resumes."""
+        if resume is not None:
+            tree = resume.tree
+            self.usage, self.calls, self.elapsed_before = resume.usage, resume.calls, resume.elapsed_seconds
+            self._saved_at_nodes = len(tree.nodes)
+        else:
+            tree = Tree.start(opening)
+        for node in tree.nodes.values():
+            self._levels[node.depth].append(node)
+        try:
+            await self._grow(tree)
+        except (WriterError, Interrupted, BudgetReached) as exc:
+            if isinstance(exc, WriterError) and isinstance(exc.usage, Usage):
+                self.usage.add(exc.usage)
+            self.save(tree)
+            raise
+        self.save(tree)
+        return tree
+
+    def save(self, tree: Tree) -> None:
+        checkpoint = TreeCheckpoint(self.run_id, tree, self.usage, self.calls, self.elapsed)
+        if self.store.save_tree(self.context.character["name"], self.stored_settings, checkpoint):
+            self._saved_at_nodes = len(tree.nodes)
+            self.progress.checkpoint_saved(
+                self.store.tree_path(self.context.character["name"]), len(tree.nodes)
+            )
+
+    @property
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self._started
+
+    # ---------------------------------------------------------------------------------------
+    async def _grow(self, tree: Tree) -> None:
+        running: dict[str, asyncio.Task[Answer]] = {}
+        done: dict[str, asyncio.Task[Answer]] = {}
+        deadline: float | None = None  # once halting, calls in flight get this long to finish
+        try:
+            while tree.queue:
+                halt = self._halt_reason()
+                if halt is None:
+                    self._schedule(tree, running, done)
+                elif not running:
+                    raise halt
+                elif deadline is None:
+                    deadline = time.monotonic() + self.settings.grace_seconds
+                if running:
+                    timeout = 1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+                    await asyncio.wait(running.values(), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise halt  # grace period over: calls still in flight are cancelled below
+                    for nid in [nid for nid, task in running.items() if task.done()]:
+                        done[nid] = running.pop(nid)
+                self._commit_ready(tree, done)
+        finally:
+            for task in running.values():
+                task.cancel()
+            # Gathering also retrieves the errors of calls that finished but were never committed.
+            await asyncio.gather(*running.values(), *done.values(), return_exceptions=True)
+
+    def _halt_reason(self) -> BaseException | None:
+        if self.stop.is_set():
+            return Interrupted("interrupted")
+        total = Usage()
+        total.add(self.spent_before)
+        total.add(self.usage)
+        reached = self.budget.reached(total)
+        return BudgetReached(f"budget reached: {reached}") if reached else None
+
+    def _schedule(self, tree: Tree, running: dict[str, asyncio.Task[Answer]], done: dict) -> None:
+        for nid in tree.queue:
+            if len(running) >= self.settings.concurrency:
+                return
+            if nid in running or nid in done:
+                continue
+            request = self._request(tree, tree.nodes[nid])
+            running[nid] = asyncio.create_task(
+                answer(self.writer, self.journal, request, self.settings.attempts), name=nid
+            )
+
+    def _commit_ready(self, tree: Tree, done: dict[str, asyncio.Task[Answer]]) -> None:
+        """Commit finished results in queue order; a failed head call is raised."""
+        while tree.queue and tree.queue[0] in done:
+            result = done[tree.queue[0]].result()  # raises the writer's error, leaving the queue whole
+            nid = tree.queue.pop(0)
+            del done[nid]
+            self.usage.add(result.usage)
+            self.calls += result.attempts
+            self._commit(tree, tree.nodes[nid], result.data)
+            self.progress.tree_advanced(
+                nodes=len(tree.nodes),
+                depth=tree.current_depth,
+                queue=len(tree.queue),
+                tokens=self.spent_before.total + self.usage.total,
+            )
+            if len(tree.nodes) - self._saved_at_nodes >= self.settings.checkpoint_every:
+                self.save(tree)
+
+    # ---------------------------------------------------------------------------------------
+    def _request(self, tree: Tree, node: Node) -> Request:
+        return prompts.node_request(
+            city=self.context.city,
+            lang=self.context.lang,
+            story=self.context.story,
+            character=self.context.character,
+            state=node.state.to_dict(),
+            depth=node.depth,
+            max_depth=self.settings.max_depth,
+            path=self._path(tree, node),
+            must_end=node.must_end,
+            may_end=node.depth >= self.settings.max_depth // 2,
+            branching=self.settings.branching,
+        )
+
+    @staticmethod
+    def _path(tree: Tree, node: Node) -> list[dict[str, str]]:
+        """The node's own route from the root (through the parents that created each node)."""
+        steps: list[dict[str, str]] = []
+        current = node
+        while current.parent is not None:
+            parent = tree.nodes[current.parent]
+            steps.append({"narrative": parent.narrative or "", "choice": current.via or ""})
+            current = parent
+        return steps[::-1]
+
+    def _open_pending(self, tree: Tree) -> int:
+        return sum(1 for nid in tree.queue if tree.nodes[nid].must_end is None)
+
+    def _commit(self, tree: Tree, node: Node, data: dict[str, Any]) -> None:
+        node.narrative = data["narrative"]
+        if node.must_end or data["ending"] is not None:
+            node.ending = {**data["ending"], "reason": node.must_end or "writer"}
+            return
+        slack = self.settings.max_nodes - len(tree.nodes) - self._open_pending(tree)
+        for raw in data["choices"]:
+            consequences, ignored = parse_consequences(raw["consequences"])
+            tree.ignored_values += ignored
+            child_state = apply(node.state, consequences)
+            target, slack = self._place_child(tree, node, raw["text"], child_state, slack)
+            node.choices.append(Choice(raw["text"].strip(), consequences.to_dict(), target))
+
+    def _place_child(
+        self, tree: Tree, parent: Node, via: str, state: GameState, slack: int
+    ) -> tuple[str, int]:
+        """Where a choice leads: a registered equal state, a new node, or the nearest deeper state."""
+        depth = parent.depth + 1
+        known = tree.registry.get(state.state_hash())
+        if known is not None and tree.nodes[known].depth > parent.depth:
+            tree.merges += 1
+            return known, slack
+        must_end = self._must_end(state, depth)
+        need = 1 if must_end else 2
+        room = len(self._levels[depth]) < self.settings.width and slack >= need
+        nearest = self._nearest(state, depth)
+        if not room and nearest is not None:
+            tree.converged += 1
+            return nearest, slack
+        if slack < need:
+            must_end = must_end or "budget"
+        new = Node(
+            id=node_id(tree.node_counter),
+            depth=depth,
+            state=state,
+            parent=parent.id,
+            via=via.strip(),
+            must_end=must_end,
+        )
+        tree.node_counter += 1
+        tree.nodes[new.id] = new
+        tree.queue.append(new.id)
+        tree.registry.setdefault(state.state_hash(), new.id)
+        self._levels[depth].append(new)
+        return new.id, slack - (1 if new.must_end else 2)
+
+    def _must_end(self, state: GameState, depth: int) -> str | None:
+        if state.pr >= FEAR_MAX:
+            return "fear"
+        if state.night_over:
+            return "dawn"
+        if depth >= self.settings.max_depth:
+            return "max_depth"
+        return None
+
+    def _nearest(self, state: GameState, depth: int) -> str | None:
+        """The closest existing state at ``depth`` or, failing that, the nearest deeper level."""
+        for level in range(depth, self.settings.max_depth + 1):
+            if self._levels[level]:
+                return min(self._levels[level], key=lambda n: (state.distance(n.state), n.id)).id
+        return None
+
+
+def tree_settings_dict(settings: TreeSettings) -> dict[str, int]:
+    return {"max_depth": settings.max_depth, "branching": settings.branching, "max_nodes": settings.max_nodes}
+
+
+async def cancel_quietly(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task

@@ -1,0 +1,447 @@
+"""Checkpoint files of one city: the only module that reads, writes, moves or deletes them.
+
+Files in the checkpoint folder, for city C and character X (names made safe by :func:`safe_name`):
+
+- ``C_characters.json``: character level; documents, characters, completed trees, totals.
+- ``C_X_tree.json``: tree level; the graph so far, the BFS queue, the registry, totals.
+- ``C_journal.jsonl`` and ``C_X_journal.jsonl``: every validated reply, appended and fsynced one
+  line at a time, so a reply received before a crash is never paid for again.
+- ``C.lock``: held (flock) by the one process generating C.
+
+Every JSON write is atomic (temp file in the same folder, fsync, ``os.replace``, fsync the folder).
+Nothing here stores an absolute path or a secret, so the folder can be copied to another machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import socket
+import time
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..errors import CheckpointLocked
+from ..writers.base import Answer, Usage
+from .tree import Tree
+
+FORMAT_VERSION = 1
+_NAME_CAP = 48
+_UNSAFE = set('/\\:*?"<>|') | {"\x00"}
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
+
+Warn = Callable[[str], None]
+
+
+def safe_name(name: str) -> str:
+    """A file-name part for any filesystem that keeps Unicode letters and emoji readable.
+
+    Separators, control characters and leading dots are replaced; long names are cut. Whenever
+    the result differs from the name, or the name holds ``_`` (our separator), a short hash of
+    the name is appended so two names never share a file.
+    """
+    nfc = unicodedata.normalize("NFC", name)
+    cleaned = "".join(
+        "-" if ch in _UNSAFE or unicodedata.category(ch)[0] == "C" or ch.isspace() else ch for ch in nfc
+    ).lstrip(".-")
+    if len(cleaned) > _NAME_CAP:
+        cleaned = cleaned[:_NAME_CAP]
+    if cleaned == nfc and "_" not in nfc and nfc.upper() not in _RESERVED and nfc:
+        return nfc
+    digest = hashlib.sha256(nfc.encode()).hexdigest()[:8]
+    return f"{cleaned}-{digest}" if cleaned else digest
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a reader sees the old file or the new one, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def dumps(document: dict[str, Any]) -> bytes:
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+
+
+@dataclass
+class TreeCheckpoint:
+    """The tree level: everything needed to go on growing one character's graph."""
+
+    run_id: str
+    tree: Tree
+    usage: Usage
+    calls: int
+    elapsed_seconds: float
+
+
+@dataclass
+class StoryCheckpoint:
+    """The character level: the documents, the characters and every completed tree."""
+
+    run_id: str
+    settings: dict[str, Any]
+    meta: dict[str, Any]  # backend, model, resumes: facts about the run, not the story
+    documents: dict[str, Any]
+    characters: list[dict[str, Any]]
+    completed: dict[str, dict[str, Any]]  # character name -> {"tree": ..., "report": ...}
+    usage: Usage
+    calls: int
+    elapsed_seconds: float
+
+
+class Journal:
+    """Append-only record of validated replies, keyed by request; a torn last line is ignored."""
+
+    def __init__(self, path: Path, warn: Warn) -> None:
+        self.path = path
+        self._warn = warn
+        self._answers: dict[str, Answer] = {}
+        self._file: Any = None
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            lines = self.path.read_bytes().splitlines()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            self._warn(f"cannot read journal {self.path.name}: {exc.strerror}; replies will be asked again")
+            return
+        for line in lines:
+            try:
+                record = orjson.loads(line)
+                self._answers[record["key"]] = Answer(
+                    data=record["data"], usage=Usage.from_dict(record["usage"]), attempts=0
+                )
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue  # a line torn by a crash: that reply will simply be asked again
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def get(self, key: str) -> Answer | None:
+        return self._answers.get(key)
+
+    def append(self, key: str, answer: Answer) -> None:
+        """Record a reply durably before it is used. A failing disk warns and is not retried."""
+        self._answers[key] = answer
+        record = {"key": key, "data": answer.data, "usage": answer.usage.to_dict()}
+        try:
+            if self._file is None:
+                self._file = open(self.path, "ab")  # noqa: SIM115 - kept open for the run
+            self._file.write(orjson.dumps(record) + b"\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            self._warn(f"cannot append to journal {self.path.name}: {exc.strerror}")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class CheckpointStore:
+    """The checkpoint files of one city in one folder."""
+
+    def __init__(self, folder: Path, city: str, warn: Warn) -> None:
+        self.folder = Path(folder)
+        self.city = city
+        self.prefix = safe_name(city)
+        self._warn = warn
+        self._lock_fd: int | None = None
+
+    # paths ---------------------------------------------------------------------------------
+    @property
+    def characters_path(self) -> Path:
+        return self.folder / f"{self.prefix}_characters.json"
+
+    def tree_path(self, character: str) -> Path:
+        return self.folder / f"{self.prefix}_{safe_name(character)}_tree.json"
+
+    def journal_path(self, character: str | None) -> Path:
+        middle = f"_{safe_name(character)}" if character else ""
+        return self.folder / f"{self.prefix}{middle}_journal.jsonl"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.folder / f"{self.prefix}.lock"
+
+    def exists(self) -> bool:
+        return self.characters_path.exists()
+
+    # saving --------------------------------------------------------------------------------
+    def _save(self, path: Path, document: dict[str, Any]) -> bool:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, dumps(document))
+        except OSError as exc:
+            self._warn(f"checkpoint not saved to {path}: {exc.strerror or exc}; generation goes on")
+            return False
+        return True
+
+    def save_tree(self, character: str, settings: dict[str, Any], checkpoint: TreeCheckpoint) -> bool:
+        tree = checkpoint.tree
+        return self._save(
+            self.tree_path(character),
+            {
+                "format_version": FORMAT_VERSION,
+                "kind": "tree",
+                "city": self.city,
+                "character": character,
+                "run_id": checkpoint.run_id,
+                "settings": settings,
+                "tree": tree.to_dict(),
+                "nodes_count": len(tree.nodes),
+                "node_counter": tree.node_counter,
+                "current_depth": tree.current_depth,
+                "tokens": checkpoint.usage.to_dict(),
+                "calls": checkpoint.calls,
+                "elapsed_seconds": round(checkpoint.elapsed_seconds, 3),
+                "generated_at": _now_iso(),
+            },
+        )
+
+    def save_story(self, checkpoint: StoryCheckpoint) -> bool:
+        done = len(checkpoint.completed)
+        return self._save(
+            self.characters_path,
+            {
+                "format_version": FORMAT_VERSION,
+                "kind": "characters",
+                "city": self.city,
+                "run_id": checkpoint.run_id,
+                "settings": checkpoint.settings,
+                "meta": checkpoint.meta,
+                "documents": checkpoint.documents,
+                "characters": checkpoint.characters,
+                "completed": checkpoint.completed,
+                "completed_count": f"{done}/{len(checkpoint.characters)}",
+                "tokens": checkpoint.usage.to_dict(),
+                "calls": checkpoint.calls,
+                "elapsed_seconds": round(checkpoint.elapsed_seconds, 3),
+                "generated_at": _now_iso(),
+            },
+        )
+
+    # loading -------------------------------------------------------------------------------
+    def _read(self, path: Path, kind: str, character: str | None = None) -> dict[str, Any] | None:
+        """The parsed document, or None when absent; an unusable file is moved aside."""
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self._warn(f"cannot read checkpoint {path}: {exc.strerror}; that level starts fresh")
+            return None
+        try:
+            document = orjson.loads(raw)
+            if not isinstance(document, dict):
+                raise ValueError("not a JSON object")
+            if document.get("format_version") != FORMAT_VERSION:
+                raise ValueError(f"unknown format version {document.get('format_version')!r}")
+            if document.get("kind") != kind or document.get("city") != self.city:
+                raise ValueError("written for another city")
+            if character is not None and document.get("character") != character:
+                raise ValueError("written for another character")
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            self.quarantine(path, str(exc))
+            return None
+        return document
+
+    def quarantine(self, path: Path, why: str) -> None:
+        """Move an unusable checkpoint aside as ``*.corrupt-<time>``; it is never deleted."""
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        target = path.with_name(f"{path.name}.corrupt-{stamp}")
+        try:
+            os.replace(path, target)
+        except OSError as exc:
+            self._warn(f"checkpoint {path} is unusable ({why}) and could not be moved: {exc.strerror}")
+            return
+        self._warn(f"checkpoint {path} is unusable ({why}); moved to {target.name}, that level starts fresh")
+
+    def load_story(self) -> StoryCheckpoint | None:
+        document = self._read(self.characters_path, "characters")
+        if document is None:
+            return None
+        try:
+            characters = [dict(c) for c in document["characters"]]
+            names = [str(c["name"]) for c in characters]
+            completed = dict(document["completed"])
+            for name, done in completed.items():
+                if name not in names:
+                    raise ValueError(f"completed tree for unknown character {name!r}")
+                Tree.from_dict(done["tree"])
+            return StoryCheckpoint(
+                run_id=str(document["run_id"]),
+                settings=dict(document["settings"]),
+                meta=dict(document.get("meta") or {}),
+                documents=dict(document["documents"]),
+                characters=characters,
+                completed=completed,
+                usage=Usage.from_dict(document.get("tokens")),
+                calls=int(document.get("calls", 0)),
+                elapsed_seconds=float(document.get("elapsed_seconds", 0.0)),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            self.quarantine(self.characters_path, f"inconsistent: {exc}")
+            return None
+
+    def load_tree(self, character: str, run_id: str) -> TreeCheckpoint | None:
+        path = self.tree_path(character)
+        document = self._read(path, "tree", character)
+        if document is None:
+            return None
+        try:
+            if document["run_id"] != run_id:
+                raise ValueError("belongs to an earlier run")
+            tree = Tree.from_dict(document["tree"])
+            return TreeCheckpoint(
+                run_id=run_id,
+                tree=tree,
+                usage=Usage.from_dict(document.get("tokens")),
+                calls=int(document.get("calls", 0)),
+                elapsed_seconds=float(document.get("elapsed_seconds", 0.0)),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            self.quarantine(path, f"inconsistent: {exc}")
+            return None
+
+    def journal(self, character: str | None) -> Journal:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return Journal(self.journal_path(character), self._warn)
+
+    # lock and cleanup ----------------------------------------------------------------------
+    def acquire_lock(self) -> str | None:
+        """Hold the city's lock for this process; returns a notice when a dead owner's lock was taken.
+
+        flock is released by the kernel when its process dies, so a lock file left by a crash
+        never blocks a rerun; the pid and host inside are only there to name the owner.
+        """
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        previous = os.read(fd, 4096)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            owner = _describe_owner(previous)
+            raise CheckpointLocked(
+                f"another generation of {self.city!r} is running ({owner}); wait for it or stop it"
+            ) from None
+        os.ftruncate(fd, 0)
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": _now_iso()}
+        os.pwrite(fd, orjson.dumps(owner), 0)
+        self._lock_fd = fd
+        return (
+            f"took over a lock left by a process that ended ({_describe_owner(previous)})"
+            if previous
+            else None
+        )
+
+    def release_lock(self, remove: bool = False) -> None:
+        if self._lock_fd is None:
+            return
+        if remove:
+            with contextlib.suppress(OSError):
+                self.lock_path.unlink()
+        os.close(self._lock_fd)
+        self._lock_fd = None
+
+    def files(self, characters: list[str]) -> Iterator[Path]:
+        """Every checkpoint file this city can have, existing or not (no globbing: other cities'
+        names may start with this one's)."""
+        yield self.characters_path
+        yield self.journal_path(None)
+        for name in characters:
+            yield self.tree_path(name)
+            yield self.journal_path(name)
+
+    def cleanup(self, characters: list[str]) -> list[Path]:
+        """Delete the city's checkpoint files after a successful save; returns what was deleted."""
+        deleted = []
+        for path in self.files(characters):
+            try:
+                path.unlink()
+                deleted.append(path)
+            except FileNotFoundError:
+                continue
+        self.release_lock(remove=True)
+        return deleted
+
+
+def _describe_owner(raw: bytes) -> str:
+    try:
+        owner = orjson.loads(raw)
+        return f"pid {owner['pid']} on {owner['host']}, started {owner['started_at']}"
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return "owner unknown"
+
+
+def list_unfinished(folder: Path) -> list[dict[str, Any]]:
+    """Summaries of every unfinished generation in a checkpoint folder, for ``status``."""
+    found = []
+    for path in sorted(Path(folder).glob("*_characters.json")):
+        try:
+            document = orjson.loads(path.read_bytes())
+            city = document["city"]
+            names = [c["name"] for c in document["characters"]]
+            store = CheckpointStore(Path(folder), city, lambda _msg: None)
+            partial = {}
+            for name in names:
+                if name in document["completed"]:
+                    partial[name] = len(document["completed"][name]["tree"]["nodes"])
+                elif store.tree_path(name).exists():
+                    tree_doc = orjson.loads(store.tree_path(name).read_bytes())
+                    partial[name] = int(tree_doc["nodes_count"])
+            found.append(
+                {
+                    "city": city,
+                    "characters": names,
+                    "completed": len(document["completed"]),
+                    "total": len(names),
+                    "nodes": partial,
+                    "file": path.name,
+                    "saved_at": document.get("generated_at"),
+                }
+            )
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+            found.append({"city": None, "file": path.name, "error": "unreadable checkpoint"})
+    return found
+
+
+def elapsed_since(start: float) -> float:
+    return time.monotonic() - start

@@ -1,0 +1,300 @@
+"""Generates a whole story: documents, characters, one graph per character, then the library.
+
+A run resumes from whatever checkpoints the city has; it saves the story in one transaction and
+only then deletes the checkpoints. A run id kept in both places makes a crash between those two
+steps harmless: the rerun finds its story already saved and only cleans up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import GhostStoryError, Interrupted
+from ..writers import prompts
+from ..writers.base import Usage, Writer
+from .builder import Budget, StoryContext, TreeBuilder, TreeSettings, answer, tree_settings_dict
+from .checkpoints import CheckpointStore, StoryCheckpoint
+from .progress import Progress
+from .state import GameState
+from .tree import Tree, report, validate
+
+EXPORT_FORMAT_VERSION = 1
+
+
+class LibraryLike:
+    """What the generator needs from the story library (see :class:`ghost_story_factory.library.Library`)."""
+
+    def find_run(self, run_id: str) -> int | None: ...
+
+    def save(self, story: dict[str, Any]) -> int: ...
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    city: str
+    characters: tuple[str, ...] = ()
+    lang: str = "zh"
+    tree: TreeSettings = field(default_factory=TreeSettings)
+    budget: Budget = field(default_factory=Budget)
+
+    def stored(self) -> dict[str, Any]:
+        """The settings that shape the story, kept in checkpoints; on resume they win over flags."""
+        return {"lang": self.lang, **tree_settings_dict(self.tree)}
+
+
+@dataclass
+class GenerationResult:
+    story_id: int
+    story: dict[str, Any]
+    resumed: bool
+    already_saved: bool
+    deleted: list[Path]
+
+
+class StoryGenerator:
+    def __init__(
+        self,
+        *,
+        writer: Writer,
+        store: CheckpointStore,
+        library: LibraryLike,
+        progress: Progress,
+        settings: GenerationSettings,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        self.writer = writer
+        self.store = store
+        self.library = library
+        self.progress = progress
+        self.settings = settings
+        self.stop = stop or asyncio.Event()
+        self.usage = Usage()
+        self.calls = 0
+        self._started = time.monotonic()
+        self._elapsed_before = 0.0
+
+    async def run(self) -> GenerationResult:
+        notice = self.store.acquire_lock()
+        if notice:
+            self.progress.warn(notice)
+        try:
+            return await self._run()
+        finally:
+            self.store.release_lock()
+
+    async def _run(self) -> GenerationResult:
+        checkpoint = self.store.load_story()
+        resumed = checkpoint is not None
+        if checkpoint is None:
+            checkpoint = await self._start()
+        else:
+            self._resume_from(checkpoint)
+            saved = self.library.find_run(checkpoint.run_id)
+            if saved is not None:  # saved before a crash stopped the cleanup
+                names = [c["name"] for c in checkpoint.characters]
+                return GenerationResult(saved, {}, True, True, self.store.cleanup(names))
+        settings = self._effective_settings(checkpoint.settings)
+        for character in checkpoint.characters:
+            name = character["name"]
+            if name in checkpoint.completed:
+                self.progress.line("skip", name=name)
+                continue
+            tree = await self._build_tree(checkpoint, character, settings)
+            checkpoint.completed[name] = {"tree": tree.to_dict(), "report": report(tree)}
+            self._save(checkpoint)
+            self.progress.line(
+                "saved_story", done=len(checkpoint.completed), total=len(checkpoint.characters)
+            )
+        story = self._export(checkpoint, settings, resumed)
+        story_id = self.library.save(story)
+        deleted = self.store.cleanup([c["name"] for c in checkpoint.characters])
+        return GenerationResult(story_id, story, resumed, False, deleted)
+
+    # ---------------------------------------------------------------------------------------
+    async def _start(self) -> StoryCheckpoint:
+        settings = self.settings
+        journal = self.store.journal(None)
+        try:
+            docs = await self._ask(
+                journal, prompts.documents_request(settings.city, list(settings.characters), settings.lang)
+            )
+            self.progress.line("documents", title=docs["title"])
+            if settings.characters:
+                characters = [{"name": n, "role": "", "description": ""} for n in settings.characters]
+            else:
+                reply = await self._ask(
+                    journal, prompts.characters_request(settings.city, docs, settings.lang)
+                )
+                characters = [
+                    {k: c[k].strip() for k in ("name", "role", "description")} for c in reply["characters"]
+                ]
+        finally:
+            journal.close()
+        for position, character in enumerate(characters):
+            character["is_protagonist"] = position == 0
+        self.progress.line("characters", names=", ".join(c["name"] for c in characters))
+        checkpoint = StoryCheckpoint(
+            run_id=uuid.uuid4().hex,
+            settings=settings.stored(),
+            meta={"backend": self.writer.name, "model": self.writer.model, "resumes": 0},
+            documents=docs,
+            characters=characters,
+            completed={},
+            usage=Usage(),
+            calls=0,
+            elapsed_seconds=0.0,
+        )
+        self._save(checkpoint)
+        if self.stop.is_set():
+            raise Interrupted("interrupted")
+        return checkpoint
+
+    async def _ask(self, journal: Any, request: Any) -> dict[str, Any]:
+        result = await answer(self.writer, journal, request, self.settings.tree.attempts)
+        self.usage.add(result.usage)
+        self.calls += result.attempts
+        return result.data
+
+    def _resume_from(self, checkpoint: StoryCheckpoint) -> None:
+        self.usage.add(checkpoint.usage)
+        self.calls = checkpoint.calls
+        self._elapsed_before = checkpoint.elapsed_seconds
+        checkpoint.meta["resumes"] = int(checkpoint.meta.get("resumes", 0)) + 1
+        self.progress.line("resume_story", count=len(checkpoint.completed))
+        for name in checkpoint.completed:
+            self.progress.line("resume_done", name=name)
+        given = list(self.settings.characters)
+        stored = [c["name"] for c in checkpoint.characters]
+        if given and given != stored:
+            self.progress.warn(
+                f"resuming with the stored characters {', '.join(stored)} (not {', '.join(given)})"
+            )
+
+    def _effective_settings(self, stored: dict[str, Any]) -> TreeSettings:
+        """The stored story-shaping settings win over flags, with a warning for each conflict."""
+        wanted = self.settings.stored()
+        for key, value in stored.items():
+            if key in wanted and wanted[key] != value:
+                self.progress.warn(f"{key}: continuing with the stored value {value} (not {wanted[key]})")
+        shape = {k: stored[k] for k in ("max_depth", "branching", "max_nodes") if k in stored}
+        tree = self.settings.tree
+        return TreeSettings(**{**tree.__dict__, **shape})
+
+    async def _build_tree(
+        self, checkpoint: StoryCheckpoint, character: dict[str, Any], settings: TreeSettings
+    ) -> Tree:
+        name = character["name"]
+        resume = self.store.load_tree(name, checkpoint.run_id)
+        journal = self.store.journal(name)
+        lang = checkpoint.settings.get("lang", self.settings.lang)
+        builder = TreeBuilder(
+            writer=self.writer,
+            context=StoryContext(self.settings.city, lang, checkpoint.documents, character),
+            settings=settings,
+            store=self.store,
+            journal=journal,
+            progress=self.progress,
+            run_id=checkpoint.run_id,
+            stored_settings=checkpoint.settings,
+            budget=self.settings.budget,
+            spent_before=self.usage,
+            stop=self.stop,
+        )
+        if resume is None:
+            self.progress.line("start_tree", name=name)
+        else:
+            tree = resume.tree
+            self.progress.line(
+                "resume_tree",
+                nodes=len(tree.nodes) - len(tree.queue),
+                queue=len(tree.queue),
+                next=tree.node_counter,
+            )
+        if len(journal):
+            self.progress.line("journal", count=len(journal))
+        self.progress.tree_started(name, settings.max_nodes, len(resume.tree.nodes) if resume else 0)
+        try:
+            tree = await builder.build(GameState(scene=checkpoint.documents["scenes"][0]), resume)
+        finally:
+            self.progress.tree_finished()
+            journal.close()
+        problems = validate(tree, settings.max_nodes)
+        if problems:
+            raise GhostStoryError(f"the tree of {name} breaks its invariants: {'; '.join(problems[:3])}")
+        # The tree's spend moves into the story totals only now: while a tree is unfinished it
+        # lives in the tree checkpoint, so a resume never counts it twice.
+        self.usage.add(builder.usage)
+        self.calls += builder.calls
+        rep = report(tree)
+        endings = ", ".join(f"{k} {v}" for k, v in rep["endings_by_type"].items())
+        self.progress.line(
+            "tree_done",
+            name=name,
+            nodes=rep["nodes"],
+            path=rep["main_path_length"],
+            endings=endings,
+            minutes=rep["play_minutes_main_path"],
+        )
+        return tree
+
+    @property
+    def elapsed(self) -> float:
+        return self._elapsed_before + time.monotonic() - self._started
+
+    def _save(self, checkpoint: StoryCheckpoint) -> None:
+        checkpoint.usage = Usage(self.usage.prompt, self.usage.completion, self.usage.cached)
+        checkpoint.calls = self.calls
+        checkpoint.elapsed_seconds = self.elapsed
+        self.store.save_story(checkpoint)
+
+    # ---------------------------------------------------------------------------------------
+    def _export(self, checkpoint: StoryCheckpoint, settings: TreeSettings, resumed: bool) -> dict[str, Any]:
+        documents = checkpoint.documents
+        lang = checkpoint.settings.get("lang", self.settings.lang)
+        characters = []
+        for character in checkpoint.characters:
+            done = checkpoint.completed[character["name"]]
+            characters.append({**character, "report": done["report"], "tree": export_tree(done["tree"])})
+        cost = self.settings.budget.cost(self.usage)
+        return {
+            "meta": {
+                "format_version": EXPORT_FORMAT_VERSION,
+                "generator": f"ghost-story-factory {__version__}",
+                "backend": self.writer.name,
+                "model": self.writer.model,
+                "offline": self.writer.name == "offline",
+                "run_id": checkpoint.run_id,
+                "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "elapsed_seconds": round(self.elapsed, 3),
+                "resumed": resumed or checkpoint.meta.get("resumes", 0) > 0,
+                "resumes": checkpoint.meta.get("resumes", 0),
+                "settings": {
+                    **checkpoint.settings,
+                    "concurrency": settings.concurrency,
+                    "checkpoint_every": settings.checkpoint_every,
+                },
+                "tokens": self.usage.to_dict(),
+                "cost_usd": None if cost is None else round(cost, 6),
+                "calls": self.calls,
+            },
+            "story": {
+                "title": documents["title"],
+                "city": self.settings.city,
+                "lang": lang,
+                **{k: documents[k] for k in ("synopsis", "game_design", "lore", "main_story", "scenes")},
+            },
+            "characters": characters,
+        }
+
+
+def export_tree(tree: dict[str, Any]) -> dict[str, Any]:
+    """The public form of a finished tree: what a player or an engine needs, nothing internal."""
+    keep = ("depth", "narrative", "state", "choices", "ending")
+    return {"root": tree["root"], "nodes": {nid: {k: n[k] for k in keep} for nid, n in tree["nodes"].items()}}
