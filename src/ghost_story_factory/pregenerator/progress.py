@@ -112,11 +112,15 @@ class ConsoleProgress:
         self._next_plain = 0.0
 
     def line(self, key: str, **values: Any) -> None:
-        self.console.print(say(self.lang, key, **values), markup=False, highlight=False)
+        self.console.print(say(self.lang, key, **values), markup=False, highlight=False, soft_wrap=True)
 
     def warn(self, text: str) -> None:
         self.console.print(
-            say(self.lang, "warning", text=text), style="yellow", markup=False, highlight=False
+            say(self.lang, "warning", text=text),
+            style="yellow",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
 
     def tree_started(self, name: str, max_nodes: int, nodes: int) -> None:
