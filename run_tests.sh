@@ -9,4 +9,6 @@ PY="${PYTHON:-python3}"
 if [ -x tools/setup_test_tools.sh ]; then
   tools/setup_test_tools.sh
 fi
+# In CI a missing export checker is a failure, not a skip: a broken install must not pass as green.
+if [ "${CI:-}" = "true" ]; then export GSF_REQUIRE_EXPORT_TOOLS=1; fi
 exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,140 @@
+"""The public export API: formats, file names, character selection, JSON bytes, errors, determinism."""
+
+from __future__ import annotations
+
+import copy
+import unicodedata
+
+import orjson
+import pytest
+from export_samples import all_samples
+
+from ghost_story_factory.errors import GhostStoryError
+from ghost_story_factory.export import FORMATS, ExportError, export_json, render
+from ghost_story_factory.export._common import safe_name_part
+
+SAMPLES = all_samples()
+TEXT_FORMATS = ("json", "ink", "yarn", "twee", "html", "dot", "mermaid")
+
+
+def test_formats_are_the_documented_ones() -> None:
+    assert FORMATS == ("json", "ink", "yarn", "twee", "html", "dot", "mermaid", "png", "svg")
+    assert issubclass(ExportError, GhostStoryError) and ExportError.exit_code == 1
+
+
+@pytest.mark.parametrize("fmt", TEXT_FORMATS)
+@pytest.mark.parametrize("sample", list(SAMPLES))
+def test_render_is_deterministic_with_safe_unique_names(sample: str, fmt: str) -> None:
+    story = SAMPLES[sample]
+    files = render(story, fmt)
+    assert files == render(copy.deepcopy(story), fmt)
+    names = [name for name, _ in files]
+    assert len(set(names)) == len(names)
+    per_character = fmt not in ("json", "html")
+    assert len(files) == (len(story["characters"]) if per_character else 1)
+    for name, content in files:
+        assert isinstance(content, bytes) and content
+        content.decode("utf-8")
+        assert "/" not in name and "\\" not in name and ".." not in name
+        assert not any(unicodedata.category(ch) == "Cc" for ch in name)
+        assert len(name.encode("utf-8")) <= 255
+    if per_character:
+        for (name, _), char in zip(files, story["characters"], strict=True):
+            assert safe_name_part(char["name"]) in name
+
+
+def test_file_names_keep_unicode_and_emoji() -> None:
+    names = [name for name, _ in render(SAMPLES["zh"], "ink")]
+    assert names == ["外滩钟楼_停摆之夜_保安.ink", "外滩钟楼_停摆之夜_👻阿秀.ink"]
+    assert [name for name, _ in render(SAMPLES["en"], "yarn")] == ["Portland_Keeper.yarn"]  # no title: city
+    assert [name for name, _ in render(SAMPLES["zh"], "html")] == ["外滩钟楼_停摆之夜.html"]
+    assert [name for name, _ in render(SAMPLES["zh"], "json")] == ["外滩钟楼_停摆之夜.json"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "safe"),
+    [
+        ("../../etc/passwd", "etc_passwd"),
+        ('a/b\\c:d*e?f"g<h>i|j', "a_b_c_d_e_f_g_h_i_j"),
+        ("bell\x07\ttab\nline", "bell_tab_line"),
+        ("  ..hidden.. ", "hidden"),
+        ("CON", "_CON"),
+        ("", "story"),
+        ("鬼故事 👻 🕯️", "鬼故事_👻_🕯️"),
+    ],
+)
+def test_safe_name_part(raw: str, safe: str) -> None:
+    assert safe_name_part(raw) == safe
+
+
+def test_long_names_are_cut_on_a_character_boundary() -> None:
+    part = safe_name_part("鬼" * 200)
+    assert len(part.encode("utf-8")) <= 90 and set(part) == {"鬼"}
+
+
+def test_character_limits_every_format_to_one() -> None:
+    story = SAMPLES["zh"]
+    for fmt in TEXT_FORMATS:
+        files = render(story, fmt, "👻阿秀")
+        assert len(files) == 1 and "👻阿秀" in files[0][0], fmt
+    one = orjson.loads(render(story, "json", "保安")[0][1])
+    assert [c["name"] for c in one["characters"]] == ["保安"]
+    assert one["story"] == story["story"]
+
+
+def test_unknown_character_lists_the_names() -> None:
+    with pytest.raises(ExportError) as raised:
+        render(SAMPLES["zh"], "ink", "Nobody")
+    message = str(raised.value)
+    assert "Nobody" in message and "保安" in message and "👻阿秀" in message
+    assert "\n" not in message
+
+
+def test_unknown_format_is_an_export_error() -> None:
+    with pytest.raises(ExportError, match="unknown export format 'pdf'"):
+        render(SAMPLES["en"], "pdf")
+
+
+def test_export_json_is_sorted_indented_and_ends_with_a_newline() -> None:
+    story = SAMPLES["zh"]
+    data = export_json(story)
+    assert data == orjson.dumps(story, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+    assert data == export_json(copy.deepcopy(story))
+    assert orjson.loads(data) == story
+    assert render(story, "json") == [("外滩钟楼_停摆之夜.json", data)]
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (lambda s: s.pop("characters"), "no characters"),
+        (lambda s: s["characters"][0]["tree"].update(root="node_9999"), "root 'node_9999' is not a node"),
+        (
+            lambda s: s["characters"][0]["tree"]["nodes"]["node_0000"]["choices"][0].update(next="node_4242"),
+            "missing node 'node_4242'",
+        ),
+        (lambda s: s["characters"][0]["tree"]["nodes"]["node_0001"].update(choices=[]), "neither choices"),
+        (
+            lambda s: s["characters"][0]["tree"]["nodes"]["node_0001"]["state"].update(time="late"),
+            "not HH:MM",
+        ),
+        (lambda s: s.pop("story"), "no 'story' section"),
+    ],
+)
+def test_malformed_stories_give_one_line_causes(breakage, message: str) -> None:  # type: ignore[no-untyped-def]
+    story = copy.deepcopy(SAMPLES["en"])
+    breakage(story)
+    for fmt in ("ink", "html", "mermaid"):
+        with pytest.raises(ExportError, match=message) as raised:
+            render(story, fmt)
+        assert "\n" not in str(raised.value)
+
+
+def test_characters_with_the_same_safe_name_get_distinct_files() -> None:
+    story = copy.deepcopy(SAMPLES["en"])
+    twin = copy.deepcopy(story["characters"][0])
+    story["characters"][0]["name"] = "Keeper/1"
+    twin["name"] = "Keeper:1"
+    story["characters"].append(twin)
+    names = [name for name, _ in render(story, "ink")]
+    assert len(set(names)) == 2
