@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -406,7 +408,26 @@ def all_samples() -> dict[str, dict[str, Any]]:
         pass
     else:
         samples["shared"] = copy.deepcopy(sample_story(city="上海", lang="zh", characters=2))
+    for lang in ("zh", "en"):  # real stories from the offline writer, merges and all
+        samples[f"offline_{lang}"] = copy.deepcopy(_offline_story(lang))
     return samples
+
+
+@functools.cache
+def _offline_story(lang: str) -> dict[str, Any]:
+    from helpers import TestWriter, generate
+
+    with tempfile.TemporaryDirectory() as folder:
+        result = generate(
+            Path(folder),
+            TestWriter(),
+            city="苏州" if lang == "zh" else "Boston",
+            characters=("阿秀", "Zoë🕯️"),
+            lang=lang,
+            max_nodes=40,
+            max_depth=8,
+        )
+    return result.story
 
 
 # --- running the node checkers in tools/export-check ----------------------------------------------

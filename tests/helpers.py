@@ -104,7 +104,7 @@ def story_diff(a: Any, b: Any, path: str = "") -> str:
     if isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             return f"{path}: {len(a)} items vs {len(b)}"
-        for index, (x, y) in enumerate(zip(a, b)):
+        for index, (x, y) in enumerate(zip(a, b, strict=True)):
             found = story_diff(x, y, f"{path}[{index}]")
             if found:
                 return found
