@@ -22,8 +22,10 @@ fi
 STAMP="$VENV/.ghost-story-installed"
 if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
   echo "installing Ghost Story Factory into $VENV..."
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e . \
-    || { echo "error: installing the project failed (see above)" >&2; exit 1; }
+  # This machine's pip may warn about unused local index folders; those lines are noise here.
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e . 2>&1 \
+    | grep -v "^WARNING: Location '.*' is ignored" >&2
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "error: installing the project failed (see above)" >&2; exit 1; }
   touch "$STAMP"
 fi
 GS="$VENV/bin/ghost-story"
