@@ -1,0 +1,126 @@
+"""Checkpoint files directly: safe names, atomic writes, failing saves, the journal."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from pathlib import Path
+
+import orjson
+import pytest
+
+from ghost_story_factory.pregenerator.checkpoints import (
+    CheckpointStore,
+    Journal,
+    TreeCheckpoint,
+    safe_name,
+    write_atomic,
+)
+from ghost_story_factory.pregenerator.state import GameState
+from ghost_story_factory.pregenerator.tree import Tree
+from ghost_story_factory.writers.base import Answer, Usage
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "上海",
+        "Zoë🕯️",
+        "a/b",
+        "..",
+        "../x",
+        "a\\b",
+        "con",
+        "NUL",
+        "x" * 300,
+        "tab\there",
+        "a_b",
+        " .hidden",
+        "é",
+    ],
+)
+def test_safe_names_are_safe_and_distinct(name: str) -> None:
+    safe = safe_name(name)
+    assert safe and len(safe) <= 60
+    assert "/" not in safe and "\\" not in safe and ".." not in safe and not safe.startswith(".")
+    assert all(unicodedata.category(ch)[0] != "C" for ch in safe)
+    assert safe.upper() not in ("CON", "NUL")
+    assert safe_name(unicodedata.normalize("NFD", name)) == safe  # NFC: one file per name
+
+
+def test_readable_names_stay_readable_and_underscores_cannot_collide() -> None:
+    assert safe_name("上海") == "上海" and safe_name("Zoë🕯️") == "Zoë🕯️"
+    city_a, character_a = safe_name("a_b"), safe_name("c")
+    city_b, character_b = safe_name("a"), safe_name("b_c")
+    assert f"{city_a}_{character_a}" != f"{city_b}_{character_b}"
+    assert safe_name("x" * 300) != safe_name("x" * 299)
+
+
+def test_atomic_write_leaves_no_temp_file_and_replaces_whole(tmp_path: Path) -> None:
+    target = tmp_path / "c.json"
+    write_atomic(target, b"old")
+    write_atomic(target, b"new" * 1000)
+    assert target.read_bytes() == b"new" * 1000
+    assert [p.name for p in tmp_path.iterdir()] == ["c.json"]
+
+
+def test_a_failing_save_warns_and_generation_goes_on(tmp_path: Path) -> None:
+    blocker = tmp_path / "checkpoints"
+    blocker.write_text("a file where the folder should be")
+    warnings: list[str] = []
+    store = CheckpointStore(blocker, "上海", warnings.append)
+    checkpoint = TreeCheckpoint("run", Tree.start(GameState(scene="s")), Usage(), 0, 0.0)
+    assert store.save_tree("保安", {}, checkpoint) is False
+    assert (
+        len(warnings) == 1 and "checkpoint not saved" in warnings[0] and "generation goes on" in warnings[0]
+    )
+
+
+def test_tree_checkpoint_round_trip(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path, "上海", lambda _: None)
+    tree = Tree.start(GameState(scene="s"))
+    store.save_tree("保安", {"max_nodes": 9}, TreeCheckpoint("run1", tree, Usage(3, 4, 1), 2, 1.5))
+    loaded = store.load_tree("保安", "run1")
+    assert loaded is not None and loaded.tree.to_dict() == tree.to_dict()
+    assert (loaded.usage, loaded.calls, loaded.elapsed_seconds) == (Usage(3, 4, 1), 2, 1.5)
+
+
+def test_a_tree_checkpoint_of_another_run_or_character_is_moved_aside(tmp_path: Path) -> None:
+    warnings: list[str] = []
+    store = CheckpointStore(tmp_path, "上海", warnings.append)
+    tree = Tree.start(GameState(scene="s"))
+    store.save_tree("保安", {}, TreeCheckpoint("old-run", tree, Usage(), 0, 0.0))
+    assert store.load_tree("保安", "new-run") is None
+    assert list(tmp_path.glob("上海_保安_tree.json.corrupt-*"))
+    assert "earlier run" in warnings[0]
+    os.replace(next(tmp_path.glob("*.corrupt-*")), store.tree_path("调查员"))
+    assert store.load_tree("调查员", "old-run") is None
+    assert "another character" in warnings[1]
+
+
+def test_journal_survives_a_torn_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    journal = Journal(path, lambda _: None)
+    journal.append("k1", Answer({"a": 1}, Usage(5, 6, 0), 1))
+    journal.append("k2", Answer({"b": 2}, Usage(1, 1, 1), 2))
+    journal.close()
+    with open(path, "ab") as handle:
+        handle.write(b'{"key": "k3", "data": {"c"')  # the process died mid-write
+    again = Journal(path, lambda _: None)
+    assert len(again) == 2
+    answer = again.get("k2")
+    assert answer is not None and answer.data == {"b": 2} and answer.usage == Usage(1, 1, 1)
+    assert answer.attempts == 0  # answered from the journal: no new call
+    lines = path.read_bytes().splitlines()
+    assert [orjson.loads(line)["key"] for line in lines[:2]] == ["k1", "k2"]
+
+
+def test_cleanup_deletes_only_this_citys_files(tmp_path: Path) -> None:
+    mine = CheckpointStore(tmp_path, "上海", lambda _: None)
+    other = CheckpointStore(tmp_path, "上海_浦东", lambda _: None)
+    tree = TreeCheckpoint("r", Tree.start(GameState(scene="s")), Usage(), 0, 0.0)
+    mine.save_tree("保安", {}, tree)
+    other.save_tree("保安", {}, tree)
+    deleted = mine.cleanup(["保安"])
+    assert [p.name for p in deleted] == ["上海_保安_tree.json"]
+    assert other.tree_path("保安").exists()
