@@ -315,7 +315,9 @@ def test_ending_type_follows_reason_and_state(lang: str) -> None:
         (GameState(scene=scene, pr=20, wf=95), "escape"),
     ]
     for state, expected in leaning:
-        requests = [node_request(lang, docs, character, state, depth=d, must_end="max_depth") for d in range(60)]
+        requests = [
+            node_request(lang, docs, character, state, depth=d, must_end="max_depth") for d in range(60)
+        ]
         kinds = Counter(reply["ending"]["type"] for reply in run(OfflineWriter(), requests))
         assert kinds.most_common(1)[0][0] == expected, kinds
         assert len(kinds) >= 2, kinds  # likeliest, not certain: paths that converge still differ
