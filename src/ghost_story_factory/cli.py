@@ -18,14 +18,14 @@ from rich.text import Text
 
 from . import __version__
 from .config import OPTIONS, Settings, check_name, load_settings, parse_characters
-from .errors import BudgetReached, GhostStoryError, InputError, Interrupted, LibraryError, WriterUnavailable
+from .errors import BudgetReached, GhostStoryError, InputError, Interrupted, LibraryError, WriterError
 from .pregenerator.builder import Budget, TreeSettings
 from .pregenerator.checkpoints import CheckpointStore, list_unfinished
 from .pregenerator.progress import ConsoleProgress
 from .pregenerator.story import GenerationResult, GenerationSettings, StoryGenerator
 from .writers import make_writer, price_function
 
-RESUMABLE = (WriterUnavailable, Interrupted, BudgetReached, LibraryError)
+RESUMABLE = (WriterError, Interrupted, BudgetReached, LibraryError)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -190,11 +190,15 @@ class TreeBuilder:
     def _halt_reason(self) -> BaseException | None:
         if self.stop.is_set():
             return Interrupted("interrupted")
+        reached = self.budget.reached(self._spent())
+        return BudgetReached(f"budget reached: {reached}") if reached else None
+
+    def _spent(self) -> Usage:
+        """What the whole run has spent so far: earlier trees and documents plus this tree."""
         total = Usage()
         total.add(self.spent_before)
         total.add(self.usage)
-        reached = self.budget.reached(total)
-        return BudgetReached(f"budget reached: {reached}") if reached else None
+        return total
 
     def _schedule(self, tree: Tree, running: dict[str, asyncio.Task[Answer]], done: dict) -> None:
         for nid in tree.queue:
@@ -216,11 +220,13 @@ class TreeBuilder:
             self.usage.add(result.usage)
             self.calls += result.attempts
             self._commit(tree, tree.nodes[nid], result.data)
+            spent = self._spent()
             self.progress.tree_advanced(
                 nodes=len(tree.nodes),
                 depth=tree.current_depth,
                 queue=len(tree.queue),
-                tokens=self.spent_before.total + self.usage.total,
+                tokens=spent.total,
+                cost=self.budget.cost(spent),
             )
             if len(tree.nodes) - self._saved_at_nodes >= self.settings.checkpoint_every:
                 self.save(tree)

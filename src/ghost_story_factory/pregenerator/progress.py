@@ -67,7 +67,7 @@ class Progress(Protocol):
 
     def tree_started(self, name: str, max_nodes: int, nodes: int) -> None: ...
 
-    def tree_advanced(self, nodes: int, depth: int, queue: int, tokens: int) -> None: ...
+    def tree_advanced(self, nodes: int, depth: int, queue: int, tokens: int, cost: float | None) -> None: ...
 
     def checkpoint_saved(self, path: Path, nodes: int) -> None: ...
 
@@ -90,7 +90,7 @@ class SilentProgress:
     def tree_started(self, name: str, max_nodes: int, nodes: int) -> None:
         pass
 
-    def tree_advanced(self, nodes: int, depth: int, queue: int, tokens: int) -> None:
+    def tree_advanced(self, nodes: int, depth: int, queue: int, tokens: int, cost: float | None) -> None:
         pass
 
     def checkpoint_saved(self, path: Path, nodes: int) -> None:
@@ -131,23 +131,22 @@ class ConsoleProgress:
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn(
-                "depth {task.fields[depth]} · queue {task.fields[queue]} · tokens {task.fields[tokens]}"
-            ),
+            TextColumn("depth {task.fields[depth]} · queue {task.fields[queue]} · {task.fields[spend]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=self.console,
             transient=False,
         )
         self._bar.start()
-        self._task = self._bar.add_task(name, total=max_nodes, completed=nodes, depth=0, queue=0, tokens=0)
+        self._task = self._bar.add_task(name, total=max_nodes, completed=nodes, depth=0, queue=0, spend="")
 
-    def tree_advanced(self, nodes: int, depth: int, queue: int, tokens: int) -> None:
+    def tree_advanced(self, nodes: int, depth: int, queue: int, tokens: int, cost: float | None) -> None:
+        spend = f"{tokens} tokens" + ("" if cost is None else f" · ${cost:.4f}")
         if self._bar is not None:
-            self._bar.update(self._task, completed=nodes, depth=depth, queue=queue, tokens=tokens)
+            self._bar.update(self._task, completed=nodes, depth=depth, queue=queue, spend=spend)
         elif self._max and time.monotonic() >= self._next_plain:
             self._next_plain = time.monotonic() + 5.0
-            self.console.print(f"   {nodes}/{self._max} · depth {depth} · queue {queue} · tokens {tokens}")
+            self.console.print(f"   {nodes}/{self._max} · depth {depth} · queue {queue} · {spend}")
 
     def checkpoint_saved(self, path: Path, nodes: int) -> None:
         self.line("saved_tree", nodes=nodes, path=path)
