@@ -131,8 +131,9 @@ def _generate(args: argparse.Namespace, settings: Settings, env: Mapping[str, st
             )
             result = asyncio.run(_run_with_signals(generator, writer, out))
     except RESUMABLE as exc:
-        out.print(_stop_line(exc), markup=False)
-        out.print(
+        err = Console(stderr=True, highlight=False)
+        err.print(_stop_line(exc), markup=False, soft_wrap=True)
+        err.print(
             f"checkpoints are in {settings.checkpoint_dir}; run the same command again to continue",
             markup=False,
         )

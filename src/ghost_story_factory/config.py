@@ -69,6 +69,15 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("timeout", "GSF_TIMEOUT", float, 120.0, 1, 3600, help="seconds per API request"),
     Option("max_attempts", "GSF_MAX_ATTEMPTS", int, 6, 1, 50, help="tries per API request on network errors"),
+    Option(
+        "backoff_max",
+        "GSF_BACKOFF_MAX",
+        float,
+        60.0,
+        0.01,
+        3600,
+        help="longest pause between API retries, seconds",
+    ),
     Option("attempts", "GSF_ATTEMPTS", int, 3, 1, 10, help="tries per call when a reply fails validation"),
     Option("budget_usd", "GSF_BUDGET_USD", float, None, 0, 1e9, help="stop when the run has cost this much"),
     Option(
@@ -121,6 +130,7 @@ class Settings:
     json_mode: str
     timeout: float
     max_attempts: int
+    backoff_max: float
     attempts: int
     budget_usd: float | None
     max_tokens: int | None

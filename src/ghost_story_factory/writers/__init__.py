@@ -32,6 +32,7 @@ def make_writer(settings: Settings, env: Mapping[str, str]) -> Writer:
         timeout_s=settings.timeout,
         max_attempts=settings.max_attempts,
         max_concurrency=settings.concurrency,
+        backoff_max_s=settings.backoff_max,
     )
 
 

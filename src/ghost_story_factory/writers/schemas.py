@@ -120,3 +120,20 @@ def check_characters(reply: dict[str, Any]) -> list[str]:
     if any(len(name) > 60 or "/" in name or "\\" in name for name in names):
         return ["character names must be short and contain no slashes"]
     return []
+
+
+_LOCAL_ONLY = frozenset({"minLength", "maxLength", "minItems", "maxItems", "pattern"})
+
+
+def wire_schema(schema: Any) -> Any:
+    """The schema as sent to an API: without length, count and pattern constraints.
+
+    Providers' strict modes accept different subsets of JSON Schema, and some reject these
+    keywords outright; every reply is still validated here against the full schema, so
+    dropping them on the wire loses no check.
+    """
+    if isinstance(schema, dict):
+        return {key: wire_schema(value) for key, value in schema.items() if key not in _LOCAL_ONLY}
+    if isinstance(schema, list):
+        return [wire_schema(item) for item in schema]
+    return schema

@@ -1,0 +1,736 @@
+"""A local OpenAI-compatible chat-completions server for tests: schema-valid replies, faults, rate limits.
+
+It listens on 127.0.0.1 only and answers ``POST /v1/chat/completions`` with a minimal object that
+is valid for the request's JSON schema (from ``response_format``, or pasted into the prompt in
+json_object mode). Node replies obey the story rules: two distinct choices, or an ending when the
+prompt says the node is an ending. It bills tokens into a ledger the tests compare with what the
+writer reports.
+
+Faults can be set at runtime, through attributes or ``POST /control``:
+
+* ``faults``: a script consumed one per request ("ok", "429", "quota", "500", "503", "drop",
+  "truncate", "invalid", "fence", "empty", "hang", "400", "badbody");
+* ``fault_rate``: a fraction per fault, drawn when the script is empty;
+* ``rate_limit``/``rate_window_s``/``rate_mode``: N requests per window ("sliding" or "bucket"),
+  answering 429 with Retry-After beyond it, and OpenAI's x-ratelimit-* headers unless
+  ``ratelimit_headers`` is off;
+* ``latency_ms``: added to every answer.
+
+Use it in a thread (``with FakeOpenAI() as server: server.url``), as a pytest fixture
+(``fake_openai``), or as a process: ``python tests/fake_openai_server.py --port 0`` prints
+``URL http://127.0.0.1:PORT/v1`` on its first line and serves until killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import hashlib
+import json
+import math
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DEFAULT_KEY = "sk-test-fake-0123456789abcdef"
+DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "deepseek-chat", "fake-model")
+FAULTS = (
+    "ok",
+    "429",
+    "quota",
+    "500",
+    "503",
+    "drop",
+    "truncate",
+    "invalid",
+    "fence",
+    "empty",
+    "hang",
+    "400",
+    "badbody",
+)
+_MAX_BODY = 8 * 1024 * 1024  # bounded: a test server never needs more
+_MAX_LOG = 2000  # requests remembered for assertions
+_MAX_SLEEP_S = 30.0  # no latency or hang can keep a handler thread longer than this
+_TIME_PATTERN = r"^\+\d{1,3}min$"
+SETTABLE = (
+    "api_key",
+    "models",
+    "latency_ms",
+    "faults",
+    "fault_rate",
+    "retry_after_s",
+    "rate_limit",
+    "rate_window_s",
+    "rate_mode",
+    "ratelimit_headers",
+    "hang_s",
+)
+
+
+@dataclass
+class Ledger:
+    """What the server saw and billed. Billed tokens count every 200 answer that carried usage."""
+
+    requests: int = 0  # chat-completion POSTs received, whatever happened to them
+    answered: int = 0  # 200 answers with usage (billed)
+    rate_limited: int = 0  # 429s, from faults and from the rate limit
+    server_errors: int = 0
+    dropped: int = 0
+    rejected: int = 0  # 400/401/404
+    max_in_flight: int = 0  # most chat requests being handled at once
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def format_duration(seconds: float) -> str:
+    """OpenAI's x-ratelimit-reset-* style: "250ms", "1.5s", "6m0s"."""
+    if seconds < 1:
+        return f"{max(1, math.ceil(seconds * 1000))}ms"
+    if seconds < 60:
+        return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}m{rest:.0f}s"
+
+
+class RateLimiter:
+    """N requests per window: "sliding" (a log of the last window) or "bucket" (refills steadily)."""
+
+    def __init__(self, limit: int, window_s: float, mode: str) -> None:
+        if limit < 1 or window_s <= 0 or mode not in ("sliding", "bucket"):
+            raise ValueError("rate limit needs limit >= 1, window_s > 0, mode sliding|bucket")
+        self.limit, self.window_s, self.mode = limit, window_s, mode
+        self._log: collections.deque[float] = collections.deque()
+        self._tokens = float(limit)
+        self._stamp = time.monotonic()
+
+    def take(self, now: float) -> tuple[bool, float, int, float]:
+        """(allowed, seconds until one more is allowed, remaining, seconds until fully reset)."""
+        if self.mode == "sliding":
+            while self._log and self._log[0] <= now - self.window_s:
+                self._log.popleft()
+            allowed = len(self._log) < self.limit
+            if allowed:
+                self._log.append(now)
+            wait = 0.0 if len(self._log) < self.limit else self._log[0] + self.window_s - now
+            reset = (self._log[-1] + self.window_s - now) if self._log else 0.0
+            return allowed, max(wait, 0.0), self.limit - len(self._log), max(reset, 0.0)
+        rate = self.limit / self.window_s
+        self._tokens = min(float(self.limit), self._tokens + (now - self._stamp) * rate)
+        self._stamp = now
+        allowed = self._tokens >= 1
+        if allowed:
+            self._tokens -= 1
+        wait = 0.0 if self._tokens >= 1 else (1 - self._tokens) / rate
+        reset = (self.limit - self._tokens) / rate
+        return allowed, wait, int(self._tokens), reset
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients hanging up (timeouts, dropped faults) are expected; stderr must not fill up
+
+
+class FakeOpenAI:
+    """The server and its settings; every attribute in SETTABLE may be changed while it runs."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str = DEFAULT_KEY,
+        models: tuple[str, ...] | list[str] = DEFAULT_MODELS,
+        port: int = 0,
+        latency_ms: float = 0.0,
+        faults: list[str] | None = None,
+        fault_rate: dict[str, float] | None = None,
+        retry_after_s: float = 1.0,
+        rate_limit: int | None = None,
+        rate_window_s: float = 60.0,
+        rate_mode: str = "sliding",
+        ratelimit_headers: bool = True,
+        hang_s: float = 3.0,
+        seed: int = 0,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.api_key = api_key
+        self.models = list(models)
+        self.latency_ms = latency_ms
+        self.faults: list[str] = list(faults or [])
+        self.fault_rate: dict[str, float] = dict(fault_rate or {})
+        self.retry_after_s = retry_after_s
+        self.rate_limit = rate_limit
+        self.rate_window_s = rate_window_s
+        self.rate_mode = rate_mode
+        self.ratelimit_headers = ratelimit_headers
+        self.hang_s = hang_s
+        self.configure(faults=self.faults, fault_rate=self.fault_rate, rate_mode=rate_mode)  # validates
+        self.ledger = Ledger()
+        self.in_flight = 0
+        self.log: collections.deque[dict[str, Any]] = collections.deque(maxlen=_MAX_LOG)
+        self._random = random.Random(seed)
+        self._limiter: RateLimiter | None = None
+        self._limiter_key: tuple[Any, ...] | None = None
+        self._seen_systems: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._stopping = threading.Event()
+        self._httpd = _QuietServer(("127.0.0.1", port), _make_handler(self))
+        self._httpd.daemon_threads = True
+        self._httpd.block_on_close = False
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The base URL to give the client (ends in /v1)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeOpenAI:
+        # A short poll interval so stop() returns quickly between tests.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def serve_forever(self) -> None:
+        try:
+            self._httpd.serve_forever()
+        finally:
+            self._httpd.server_close()
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- settings and observations ---------------------------------------------------------------
+
+    def configure(self, **settings: Any) -> None:
+        """Change settings at runtime (the same names as the constructor)."""
+        with self.lock:
+            for name, value in settings.items():
+                if name not in SETTABLE:
+                    raise ValueError(f"unknown setting {name!r}")
+                if name in ("faults", "fault_rate"):
+                    bad = [fault for fault in value if fault not in FAULTS]
+                    if bad:
+                        raise ValueError(f"unknown faults {bad}")
+                    value = list(value) if name == "faults" else {k: float(v) for k, v in value.items()}
+                if name == "rate_mode" and value not in ("sliding", "bucket"):
+                    raise ValueError('rate_mode must be "sliding" or "bucket"')
+                setattr(self, name, value)
+
+    def reset_ledger(self) -> None:
+        with self.lock:
+            self.ledger = Ledger()
+            self.log.clear()
+
+    def received(self) -> list[dict[str, Any]]:
+        """The chat-completion requests seen: arrival time (monotonic), body, status, fault."""
+        with self.lock:
+            return list(self.log)
+
+    def state(self) -> dict[str, Any]:
+        with self.lock:
+            settings = {name: getattr(self, name) for name in SETTABLE if name != "api_key"}
+            return {"ledger": self.ledger.to_dict(), "settings": settings}
+
+    # -- answering -------------------------------------------------------------------------------
+
+    def _next_fault(self) -> str:
+        with self.lock:
+            if self.faults:
+                return self.faults.pop(0)
+            draw = self._random.random()
+            for fault, share in self.fault_rate.items():
+                if draw < share:
+                    return fault
+                draw -= share
+            return "ok"
+
+    def _rate_check(self) -> tuple[bool, dict[str, str]]:
+        """Apply the rate limit; returns (allowed, headers to send)."""
+        with self.lock:
+            if not self.rate_limit:
+                self._limiter = None
+                return True, {}
+            key = (self.rate_limit, self.rate_window_s, self.rate_mode)
+            if self._limiter is None or self._limiter_key != key:
+                self._limiter = RateLimiter(int(self.rate_limit), float(self.rate_window_s), self.rate_mode)
+                self._limiter_key = key
+            allowed, wait, remaining, reset = self._limiter.take(time.monotonic())
+            headers: dict[str, str] = {}
+            if self.ratelimit_headers:
+                headers = {
+                    "x-ratelimit-limit-requests": str(self.rate_limit),
+                    "x-ratelimit-remaining-requests": str(remaining),
+                    "x-ratelimit-reset-requests": format_duration(reset),
+                }
+            if not allowed:
+                # Retry-After in whole seconds, as HTTP defines it; the precise value rides in
+                # retry-after-ms (which OpenAI-style clients read) only with the x-ratelimit headers.
+                headers["Retry-After"] = str(max(1, math.ceil(wait)))
+                if self.ratelimit_headers:
+                    headers["retry-after-ms"] = str(max(1, math.ceil(wait * 1000)))
+            return allowed, headers
+
+    def _cached_share(self, system: str) -> bool:
+        """Providers cache a repeated prompt prefix; the system message is ours."""
+        digest = hashlib.sha256(system.encode()).hexdigest()
+        with self.lock:
+            seen = digest in self._seen_systems
+            self._seen_systems[digest] = None
+            while len(self._seen_systems) > 512:
+                self._seen_systems.popitem(last=False)
+            return seen
+
+    def bill(self, body: dict[str, Any], content: str) -> dict[str, int]:
+        messages = body.get("messages") or []
+        prompt_chars = sum(len(str(m.get("content") or "")) for m in messages if isinstance(m, dict))
+        prompt_chars += len(json.dumps(body.get("response_format") or {}))
+        system = next((str(m.get("content") or "") for m in messages if m.get("role") == "system"), "")
+        prompt = max(1, prompt_chars // 4)
+        cached = min(prompt, len(system) // 4) if system and self._cached_share(system) else 0
+        completion = max(1, len(content) // 4)
+        with self.lock:
+            self.ledger.answered += 1
+            self.ledger.prompt_tokens += prompt
+            self.ledger.completion_tokens += completion
+            self.ledger.cached_tokens += cached
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": cached},
+        }
+
+    def sleep(self, seconds: float) -> None:
+        """Interruptible and bounded, so stop() never waits on a sleeping handler."""
+        self._stopping.wait(min(max(seconds, 0.0), _MAX_SLEEP_S))
+
+
+# -- reply generation --------------------------------------------------------------------------------
+
+
+def _text_of(messages: list[Any]) -> str:
+    return "\n".join(str(m.get("content") or "") for m in messages if isinstance(m, dict))
+
+
+def _schema_in_prompt(messages: list[Any]) -> dict[str, Any] | None:
+    """json_object mode: the client pastes the schema into the prompt after the words "JSON schema"."""
+    for message in reversed(messages):
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        text = str(message.get("content") or "")
+        at = text.find("JSON schema")
+        start = text.find("{", at) if at != -1 else -1
+        if start == -1:
+            continue
+        with contextlib.suppress(ValueError):
+            schema, _ = json.JSONDecoder().raw_decode(text[start:])
+            if isinstance(schema, dict):
+                return schema
+    return None
+
+
+def _allows_null(schema: dict[str, Any]) -> bool:
+    kind = schema.get("type")
+    return kind == "null" or (isinstance(kind, list) and "null" in kind)
+
+
+def make_value(schema: dict[str, Any], path: str, salt: str) -> Any:
+    """A minimal value valid for ``schema``: nulls where allowed, fewest items, distinct texts."""
+    if "anyOf" in schema:
+        options = schema["anyOf"]
+        chosen = next((option for option in options if _allows_null(option)), options[0])
+        return make_value(chosen, path, salt)
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        if "null" in kind:
+            return None
+        kind = kind[0]
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {
+            name: make_value(sub, f"{path}.{name}" if path else name, salt) for name, sub in props.items()
+        }
+    if kind == "array":
+        # Like a model that follows the prompt: wire schemas carry no counts, so give a few items.
+        count = int(schema.get("minItems", min(3, int(schema.get("maxItems", 3)))))
+        items = schema.get("items") or {"type": "string"}
+        return [make_value(items, f"{path}.{index}", salt) for index in range(count)]
+    if kind == "string":
+        if schema.get("pattern") == _TIME_PATTERN or path.endswith("time"):
+            return "+10min"
+        leaf = path.replace(".", " ")
+        text = f"{leaf} {salt}".strip() or salt
+        text = text.ljust(int(schema.get("minLength", 0)), "x")
+        if "maxLength" in schema:
+            text = text[: int(schema["maxLength"])]
+        return text
+    if kind in ("integer", "number"):
+        value = schema.get("minimum", 0)
+        if "maximum" in schema:
+            value = min(value, schema["maximum"])
+        return int(value) if kind == "integer" else float(value)
+    if kind == "boolean":
+        return False
+    return None
+
+
+def make_reply(schema: dict[str, Any] | None, messages: list[Any]) -> dict[str, Any]:
+    """The reply object for a request: schema-valid, and for story nodes also valid by the node rules."""
+    if not schema:
+        return {}
+    salt = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:8]
+    reply = make_value(schema, "", salt)
+    props = schema.get("properties") or {}
+    if isinstance(reply, dict) and {"narrative", "choices", "ending"} <= set(props):
+        prompt = _text_of(messages)
+        if "This node is an ending" in prompt:
+            kind = "fear_collapse" if "fear_collapse" in prompt else "dawn"
+            reply["choices"] = []
+            reply["ending"] = {"type": kind, "title": f"ending {salt}"}
+        else:
+            choices_schema = props["choices"]
+            count = min(2, int(choices_schema.get("maxItems", 2)))
+            reply["choices"] = [
+                make_value(choices_schema["items"], f"choice.{i}", salt) for i in range(count)
+            ]
+            reply["ending"] = None
+    return reply
+
+
+# -- HTTP --------------------------------------------------------------------------------------------
+
+
+def _error(message: str, kind: str, code: str | None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real APIs do
+        server_version = "fake-openai/1"
+
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in two writes; without this, Nagle and delayed ACKs add ~40 ms.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            pass  # quiet: tests read the ledger, not stderr
+
+        def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:
+                self.close_connection = True  # the client went away (timed out): nothing to do
+
+        def _read_body(self) -> bytes | None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > _MAX_BODY:
+                self._send(413, _error("request too large", "invalid_request_error", None))
+                self.close_connection = True
+                return None
+            return self.rfile.read(length) if length else b""
+
+        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+            if self.path in ("/control", "/ledger"):
+                self._send(200, server.state())
+            elif self.path == "/v1/models":
+                self._send(
+                    200, {"object": "list", "data": [{"id": m, "object": "model"} for m in server.models]}
+                )
+            else:
+                self._send(404, _error(f"Invalid URL (GET {self.path})", "invalid_request_error", None))
+
+        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+            raw = self._read_body()
+            if raw is None:
+                return
+            if self.path == "/control":
+                self._control(raw)
+            elif self.path.split("?", 1)[0] == "/v1/chat/completions":
+                self._chat(raw)
+            else:
+                self._send(404, _error(f"Invalid URL (POST {self.path})", "invalid_request_error", None))
+
+        def _control(self, raw: bytes) -> None:
+            try:
+                command = json.loads(raw or b"{}")
+                if command.pop("reset_ledger", False):
+                    server.reset_ledger()
+                server.configure(**command)
+            except (ValueError, TypeError) as exc:
+                self._send(400, _error(str(exc), "invalid_request_error", None))
+                return
+            self._send(200, server.state())
+
+        def _chat(self, raw: bytes) -> None:
+            arrived = time.monotonic()
+            entry: dict[str, Any] = {"t": arrived, "status": None, "fault": None, "body": None}
+            with server.lock:
+                server.ledger.requests += 1
+                server.log.append(entry)
+                server.in_flight += 1
+                server.ledger.max_in_flight = max(server.ledger.max_in_flight, server.in_flight)
+            try:
+                status, fault = self._answer(raw, entry)
+            finally:
+                with server.lock:
+                    server.in_flight -= 1
+            entry["status"], entry["fault"] = status, fault
+
+        def _reject(self, status: int, payload: dict[str, Any]) -> tuple[int, str]:
+            with server.lock:
+                server.ledger.rejected += 1
+            self._send(status, payload)
+            return status, "rejected"
+
+        def _answer(self, raw: bytes, entry: dict[str, Any]) -> tuple[int, str]:
+            given = self.headers.get("Authorization", "")
+            if given != f"Bearer {server.api_key}":
+                # Like OpenAI, the message names the key it got (partly masked); clients must not echo it.
+                shown = given.removeprefix("Bearer ")
+                shown = shown[:3] + "*" * 6 + shown[-4:] if len(shown) > 8 else "***"
+                message = f"Incorrect API key provided: {shown}. You can find your API key in your account."
+                return self._reject(401, _error(message, "invalid_request_error", "invalid_api_key"))
+            try:
+                body = json.loads(raw)
+                if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+                    raise ValueError("messages must be a list")
+            except ValueError as exc:
+                return self._reject(400, _error(f"Invalid body: {exc}", "invalid_request_error", None))
+            entry["body"] = body
+            model = str(body.get("model"))
+            if model not in server.models:
+                message = f"The model `{model}` does not exist or you do not have access to it."
+                return self._reject(404, _error(message, "invalid_request_error", "model_not_found"))
+            allowed, rate_headers = server._rate_check()
+            if not allowed:
+                with server.lock:
+                    server.ledger.rate_limited += 1
+                message = "Rate limit reached for requests. Please try again later."
+                self._send(429, _error(message, "requests", "rate_limit_exceeded"), rate_headers)
+                return 429, "rate_limit"
+            fault = server._next_fault()
+            if fault in ("429", "quota"):
+                with server.lock:
+                    server.ledger.rate_limited += 1
+                if fault == "quota":
+                    message = "You exceeded your current quota, please check your plan and billing details."
+                    self._send(429, _error(message, "insufficient_quota", "insufficient_quota"))
+                else:
+                    after = server.retry_after_s
+                    headers = {"Retry-After": str(int(after)) if float(after).is_integer() else str(after)}
+                    message = "Rate limit reached. Please try again later."
+                    self._send(429, _error(message, "requests", "rate_limit_exceeded"), headers)
+                return 429, fault
+            if fault in ("500", "503"):
+                with server.lock:
+                    server.ledger.server_errors += 1
+                self._send(
+                    int(fault),
+                    _error("The server had an error processing your request.", "server_error", None),
+                )
+                return int(fault), fault
+            if fault == "400":
+                # Some servers echo request parts, the key included: clients must scrub what they pass on.
+                message = (
+                    f"Invalid request from {self.headers.get('Authorization', '')}: unsupported parameter"
+                )
+                return self._reject(400, _error(message, "invalid_request_error", None))[0], fault
+            if fault == "drop":
+                with server.lock:
+                    server.ledger.dropped += 1
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return 0, fault
+            server.sleep(server.hang_s if fault == "hang" else server.latency_ms / 1000)
+            messages = body["messages"]
+            response_format = body.get("response_format") or {}
+            schema = None
+            if response_format.get("type") == "json_schema":
+                schema = (response_format.get("json_schema") or {}).get("schema")
+            if schema is None:
+                schema = _schema_in_prompt(messages)
+            content: str | None = json.dumps(make_reply(schema, messages), ensure_ascii=False)
+            finish = "stop"
+            if fault == "truncate":
+                content, finish = content[: max(1, len(content) // 2)], "length"
+            elif fault == "invalid":
+                content = json.dumps({"unexpected": True})
+            elif fault == "fence":
+                content = f"```json\n{content}\n```"
+            elif fault == "empty":
+                content = None
+            if fault == "badbody":
+                self._send(200, b'{"id": "chatcmpl-broken", "choices": [{"ind', rate_headers)
+                return 200, fault
+            usage = server.bill(body, content or "")
+            completion = {
+                "id": f"chatcmpl-fake-{hashlib.sha256(raw).hexdigest()[:12]}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content, "refusal": None},
+                        "finish_reason": finish,
+                        "logprobs": None,
+                    }
+                ],
+                "usage": usage,
+                "system_fingerprint": "fp_fake",
+            }
+            self._send(200, completion, rate_headers)
+            return 200, fault
+
+    return Handler
+
+
+# -- helpers for tests -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def running_server(**settings: Any) -> Iterator[FakeOpenAI]:
+    """A FakeOpenAI in a background thread for the duration of the block."""
+    server = FakeOpenAI(**settings)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def server_process(*args: str, timeout_s: float = 10.0) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """The server as a child process (so a test can kill it); yields (process, base URL)."""
+    command = [sys.executable, __file__, "--port", "0", *args]
+    # stderr goes to a file, not a pipe: nobody has to drain it while the server runs.
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
+        try:
+            assert process.stdout is not None
+            deadline = time.monotonic() + timeout_s
+            line = ""
+            while time.monotonic() < deadline and not line.startswith("URL "):
+                line = process.stdout.readline()
+                if not line and process.poll() is not None:
+                    errors.seek(0)
+                    raise RuntimeError(f"fake server exited: {errors.read()[-2000:]}")
+            if not line.startswith("URL "):
+                raise RuntimeError("fake server did not print its URL in time")
+            yield process, line.split(" ", 1)[1].strip()
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=5)
+            if process.stdout:
+                process.stdout.close()
+
+
+def control(url: str, **command: Any) -> dict[str, Any]:
+    """POST /control on a running server (thread or process); returns its state (ledger, settings)."""
+    import urllib.request
+
+    root = url.rsplit("/v1", 1)[0]
+    request = urllib.request.Request(
+        f"{root}/control", data=json.dumps(command).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - 127.0.0.1 only
+        return json.loads(answer.read())
+
+
+try:  # the fixture exists only under pytest; the script itself needs the stdlib alone
+    import pytest
+except ImportError:  # pragma: no cover
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
+
+    @pytest.fixture
+    def fake_openai() -> Iterator[FakeOpenAI]:
+        """A running FakeOpenAI with default settings; configure it in the test."""
+        with running_server() as server:
+            yield server
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--api-key", default=DEFAULT_KEY)
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--faults", default="", help="comma-separated script, e.g. 429,500,ok")
+    parser.add_argument("--fault-rate", default="", help='JSON, e.g. {"500": 0.1}')
+    parser.add_argument("--retry-after", type=float, default=1.0)
+    parser.add_argument("--rpm", type=int, default=None, help="rate limit: requests per window")
+    parser.add_argument("--window", type=float, default=60.0, help="rate limit window in seconds")
+    parser.add_argument("--rate-mode", choices=("sliding", "bucket"), default="sliding")
+    parser.add_argument("--no-ratelimit-headers", action="store_true")
+    args = parser.parse_args(argv)
+    server = FakeOpenAI(
+        api_key=args.api_key,
+        models=[m for m in args.models.split(",") if m],
+        port=args.port,
+        latency_ms=args.latency_ms,
+        faults=[f for f in args.faults.split(",") if f],
+        fault_rate=json.loads(args.fault_rate) if args.fault_rate else None,
+        retry_after_s=args.retry_after,
+        rate_limit=args.rpm,
+        rate_window_s=args.window,
+        rate_mode=args.rate_mode,
+        ratelimit_headers=not args.no_ratelimit_headers,
+    )
+    print(f"URL {server.url}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
