@@ -104,6 +104,7 @@ def test_killed_run_shows_in_status_and_rerun_resumes(tmp_path: Path) -> None:
         ("--city", "   "),
         ("--city", "../x"),
         ("--city", "a\x1bb"),
+        ("--city", "\u200b\u200b"),  # nothing visible
         ("--city", "上海", "--characters", "A,A"),
         ("--city", "上海", "--max-nodes", "many"),
         ("--city", "上海", "--backend", "gpt"),

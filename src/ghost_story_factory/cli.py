@@ -96,6 +96,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 def _generate(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> int:
     city = check_name(args.city, "city")
     characters = parse_characters(args.characters)
+    if settings.checkpoint_dir.exists() and not settings.checkpoint_dir.is_dir():
+        raise InputError(f"--checkpoint-dir {settings.checkpoint_dir} exists and is not a folder")
     out = Console(stderr=args.json, highlight=False)
     progress = ConsoleProgress(out, settings.lang)
     writer = make_writer(settings, env)
@@ -136,6 +138,7 @@ def _generate(args: argparse.Namespace, settings: Settings, env: Mapping[str, st
         err.print(
             f"checkpoints are in {settings.checkpoint_dir}; run the same command again to continue",
             markup=False,
+            soft_wrap=True,
         )
         return exc.exit_code
     _show_result(result, out, settings, writer)
@@ -164,6 +167,7 @@ async def _run_with_signals(generator: StoryGenerator, writer: Any, out: Console
         out.print(
             "\n⏸  stopping: finishing calls in flight and saving checkpoints (Ctrl+C again to quit now)",
             markup=False,
+            soft_wrap=True,
         )
 
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -188,7 +188,7 @@ def check_name(raw: str, what: str) -> str:
     over 200 characters are not, since names become parts of file names.
     """
     name = unicodedata.normalize("NFC", raw).strip()
-    if not name:
+    if not any(unicodedata.category(ch)[0] in "LNPS" for ch in name):  # only spaces or invisible marks
         raise InputError(f"{what} name is empty")
     if len(name) > MAX_NAME_LENGTH:
         raise InputError(f"{what} name is longer than {MAX_NAME_LENGTH} characters")

@@ -72,8 +72,8 @@ async def answer(writer: Writer, journal: Journal, request: Request, attempts: i
     """A validated reply: from the journal when this request was answered before, else asked."""
     key = request.key()
     known = journal.get(key)
-    if known is not None:
-        return known
+    if known is not None:  # paid in an earlier process: its calls count once, as its tokens do
+        return Answer(data=known.data, usage=known.usage, attempts=journal.attempts_of(key))
     result = await ask(writer, request, attempts)
     journal.append(key, result)
     return result
@@ -163,6 +163,7 @@ class TreeBuilder:
     async def _grow(self, tree: Tree) -> None:
         running: dict[str, asyncio.Task[Answer]] = {}
         done: dict[str, asyncio.Task[Answer]] = {}
+        stopper = asyncio.ensure_future(self.stop.wait())  # wakes the loop the moment a stop comes
         deadline: float | None = None  # once halting, calls in flight get this long to finish
         try:
             while tree.queue:
@@ -174,18 +175,20 @@ class TreeBuilder:
                 elif deadline is None:
                     deadline = time.monotonic() + self.settings.grace_seconds
                 if running:
-                    timeout = 1.0 if deadline is None else max(0.0, deadline - time.monotonic())
-                    await asyncio.wait(running.values(), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                    if deadline is not None and time.monotonic() >= deadline:
+                    waiting = [*running.values()] if deadline else [*running.values(), stopper]
+                    timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                    if halt is not None and deadline is not None and time.monotonic() >= deadline:
                         raise halt  # grace period over: calls still in flight are cancelled below
                     for nid in [nid for nid, task in running.items() if task.done()]:
                         done[nid] = running.pop(nid)
                 self._commit_ready(tree, done)
         finally:
+            stopper.cancel()
             for task in running.values():
                 task.cancel()
             # Gathering also retrieves the errors of calls that finished but were never committed.
-            await asyncio.gather(*running.values(), *done.values(), return_exceptions=True)
+            await asyncio.gather(stopper, *running.values(), *done.values(), return_exceptions=True)
 
     def _halt_reason(self) -> BaseException | None:
         if self.stop.is_set():

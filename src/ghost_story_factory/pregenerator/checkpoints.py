@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import hashlib
 import os
 import socket
@@ -129,12 +130,19 @@ class Journal:
         self.path = path
         self._warn = warn
         self._answers: dict[str, Answer] = {}
+        self._attempts: dict[str, int] = {}  # the calls each recorded reply took when it was asked
         self._file: Any = None
         self._load()
 
     def _load(self) -> None:
         try:
-            lines = self.path.read_bytes().splitlines()
+            raw = self.path.read_bytes()
+            if raw and not raw.endswith(b"\n"):  # a line torn by a crash: cut it so appends start clean
+                with open(self.path, "r+b") as file:
+                    file.truncate(raw.rfind(b"\n") + 1)
+                    os.fsync(file.fileno())
+                raw = raw[: raw.rfind(b"\n") + 1]
+            lines = raw.splitlines()
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -146,6 +154,7 @@ class Journal:
                 self._answers[record["key"]] = Answer(
                     data=record["data"], usage=Usage.from_dict(record["usage"]), attempts=0
                 )
+                self._attempts[record["key"]] = int(record.get("attempts", 1))
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue  # a line torn by a crash: that reply will simply be asked again
 
@@ -155,10 +164,20 @@ class Journal:
     def get(self, key: str) -> Answer | None:
         return self._answers.get(key)
 
+    def attempts_of(self, key: str) -> int:
+        """How many calls a recorded reply took when it was asked (counted once, like its tokens)."""
+        return self._attempts.get(key, 0)
+
     def append(self, key: str, answer: Answer) -> None:
         """Record a reply durably before it is used. A failing disk warns and is not retried."""
         self._answers[key] = answer
-        record = {"key": key, "data": answer.data, "usage": answer.usage.to_dict()}
+        self._attempts[key] = answer.attempts
+        record = {
+            "key": key,
+            "data": answer.data,
+            "usage": answer.usage.to_dict(),
+            "attempts": answer.attempts,
+        }
         try:
             if self._file is None:
                 self._file = open(self.path, "ab")  # noqa: SIM115 - kept open for the run
@@ -378,6 +397,9 @@ class CheckpointStore:
         if remove:
             with contextlib.suppress(OSError):
                 self.lock_path.unlink()
+        else:  # a clean stop leaves no owner behind, so the rerun has nothing to take over
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._lock_fd, 0)
         os.close(self._lock_fd)
         self._lock_fd = None
 
@@ -393,7 +415,11 @@ class CheckpointStore:
     def cleanup(self, characters: list[str]) -> list[Path]:
         """Delete the city's checkpoint files after a successful save; returns what was deleted."""
         deleted = []
-        for path in self.files(characters):
+        paths = list(self.files(characters))
+        for path in [*paths[1:], paths[0]]:  # the characters file holds the run id: delete it last
+            for tmp in self.folder.glob(f".{glob.escape(path.name)}.*.tmp"):  # left by a kill mid-write
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
             try:
                 path.unlink()
                 deleted.append(path)

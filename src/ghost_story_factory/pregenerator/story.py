@@ -8,6 +8,7 @@ steps harmless: the rerun finds its story already saved and only cleans up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -157,7 +158,18 @@ class StoryGenerator:
         return checkpoint
 
     async def _ask(self, journal: Any, request: Any) -> dict[str, Any]:
-        result = await answer(self.writer, journal, request, self.settings.tree.attempts)
+        call = asyncio.ensure_future(answer(self.writer, journal, request, self.settings.tree.attempts))
+        stopper = asyncio.ensure_future(self.stop.wait())
+        await asyncio.wait([call, stopper], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not call.done():  # stopped: the call in flight gets the grace period, like tree calls
+            done, _ = await asyncio.wait([call], timeout=self.settings.tree.grace_seconds)
+            if not done:
+                call.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await call
+                raise Interrupted("interrupted")
+        result = call.result()
         self.usage.add(result.usage)
         self.calls += result.attempts
         return result.data
