@@ -32,7 +32,7 @@ import orjson
 
 from ..errors import CheckpointLocked
 from ..writers.base import Answer, Usage
-from .tree import Tree
+from .tree import Node, Tree
 
 FORMAT_VERSION = 1
 _NAME_CAP = 48
@@ -202,6 +202,10 @@ class CheckpointStore:
         self.prefix = safe_name(city)
         self._warn = warn
         self._lock_fd: int | None = None
+        # Committed nodes never change, so each tree save reuses their serialized bytes and only
+        # serializes what is new: a save costs the new nodes plus the file write.
+        self._frozen_owner: tuple[str, str] | None = None
+        self._frozen: dict[str, orjson.Fragment] = {}
 
     # paths ---------------------------------------------------------------------------------
     @property
@@ -243,7 +247,7 @@ class CheckpointStore:
                 "character": character,
                 "run_id": checkpoint.run_id,
                 "settings": settings,
-                "tree": tree.to_dict(),
+                "tree": tree.to_dict(self._node_form(checkpoint.run_id, character)),
                 "nodes_count": len(tree.nodes),
                 "node_counter": tree.node_counter,
                 "current_depth": tree.current_depth,
@@ -253,6 +257,21 @@ class CheckpointStore:
                 "generated_at": _now_iso(),
             },
         )
+
+    def _node_form(self, run_id: str, character: str) -> Callable[[Node], Any]:
+        if self._frozen_owner != (run_id, character):
+            self._frozen_owner, self._frozen = (run_id, character), {}
+        frozen = self._frozen
+
+        def form(node: Node) -> Any:
+            if node.pending:
+                return node.to_dict()
+            cached = frozen.get(node.id)
+            if cached is None:
+                cached = frozen[node.id] = orjson.Fragment(dumps(node.to_dict()))
+            return cached
+
+        return form
 
     def save_story(self, checkpoint: StoryCheckpoint) -> bool:
         done = len(checkpoint.completed)

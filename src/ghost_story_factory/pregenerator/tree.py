@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,10 +108,11 @@ class Tree:
     def finished(self) -> bool:
         return not self.queue
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, node_form: Callable[[Node], Any] = Node.to_dict) -> dict[str, Any]:
+        """Plain data for orjson; ``node_form`` lets a caller reuse nodes it already serialized."""
         return {
             "root": self.root,
-            "nodes": {nid: node.to_dict() for nid, node in self.nodes.items()},
+            "nodes": {nid: node_form(node) for nid, node in self.nodes.items()},
             "queue": list(self.queue),
             "registry": dict(self.registry),
             "node_counter": self.node_counter,
