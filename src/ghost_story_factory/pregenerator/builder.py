@@ -289,7 +289,7 @@ class TreeBuilder:
         must_end = self._must_end(state, depth)
         need = 1 if must_end else 2
         room = len(self._levels[depth]) < self.settings.width and slack >= need
-        nearest = self._nearest(state, depth)
+        nearest = None if room else self._nearest(state, depth)  # the search is the costly part
         if not room and nearest is not None:
             tree.converged += 1
             return nearest, slack

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ _TIME_STEP = re.compile(r"^\+?\s*(\d{1,3})\s*(?:min|m|分钟)?$")
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
+@functools.lru_cache(maxsize=512)  # distance() compares times for every converging branch
 def minutes(hhmm: str) -> int:
     """Minutes since midnight of an ``HH:MM`` string (raises ValueError when malformed)."""
     match = _HHMM.match(hhmm)
