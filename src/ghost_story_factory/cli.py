@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     for option in OPTIONS:
         flag = "--" + option.name.replace("_", "-")
         generate.add_argument(flag, dest=option.name, default=None, help=f"{option.help} [{option.env}]")
-    generate.add_argument("--yes", action="store_true", help="do not ask anything")
+    generate.add_argument("--yes", action="store_true", help="accepted for scripts: generate never asks")
     generate.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
     status = commands.add_parser("status", help="unfinished generations in the checkpoint folder")
