@@ -521,3 +521,30 @@ def expected_variables(tree: dict[str, Any], node_id: str, lang: str) -> dict[st
             default = ""
         expected[ident("f", name)] = state["flags"].get(name, default)
     return expected
+
+
+def sample_cases(samples: dict[str, dict[str, Any]]) -> list[Any]:
+    """One pytest case per (sample, character)."""
+    import pytest
+
+    return [
+        pytest.param(key, char["name"], id=f"{key}-{char['name']}")
+        for key, story in samples.items()
+        for char in story["characters"]
+    ]
+
+
+def checker_reports(
+    samples: dict[str, dict[str, Any]], fmt: str, script: str, directory: Path
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Export every sample character in ``fmt`` and run one node checker over all the files:
+    (sample, character) -> that file's report."""
+    from ghost_story_factory.export import render
+
+    paths: dict[tuple[str, str], Path] = {}
+    for key, story in samples.items():
+        for char in story["characters"]:
+            [path] = write_files(render(story, fmt, char["name"]), directory)
+            paths[(key, char["name"])] = path
+    reports = run_node(script, *(str(p) for p in paths.values()))
+    return {key: reports[str(path)] for key, path in paths.items()}

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from export_samples import (
     all_samples,
+    checker_reports,
     expected_variables,
     flat,
     ident,
     need_node_packages,
-    run_node,
-    write_files,
+    sample_cases,
 )
 
 from ghost_story_factory.export import render
@@ -26,25 +25,10 @@ SAMPLES = all_samples()
 def ink_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict[str, Any]]:
     """One node run compiles and walks every exported sample: (sample, character) -> report."""
     need_node_packages("inkjs")
-    directory: Path = tmp_path_factory.mktemp("ink")
-    paths: dict[tuple[str, str], Path] = {}
-    for key, story in SAMPLES.items():
-        for char in story["characters"]:
-            [path] = write_files(render(story, "ink", char["name"]), directory)
-            paths[(key, char["name"])] = path
-    reports = run_node("ink_check.js", *(str(p) for p in paths.values()))
-    return {key: reports[str(path)] for key, path in paths.items()}
+    return checker_reports(SAMPLES, "ink", "ink_check.js", tmp_path_factory.mktemp("ink"))
 
 
-def _cases() -> list[Any]:
-    return [
-        pytest.param(key, char["name"], id=f"{key}-{char['name']}")
-        for key, story in SAMPLES.items()
-        for char in story["characters"]
-    ]
-
-
-@pytest.mark.parametrize(("sample", "name"), _cases())
+@pytest.mark.parametrize(("sample", "name"), sample_cases(SAMPLES))
 def test_ink_compiles_and_plays_like_the_story(ink_reports: dict, sample: str, name: str) -> None:
     story = SAMPLES[sample]
     lang = story["story"]["lang"]

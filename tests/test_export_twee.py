@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
-from export_samples import all_samples, need_node_packages, run_node, write_files
+from export_samples import all_samples, checker_reports, need_node_packages, sample_cases
 
 from ghost_story_factory.export import render
 from ghost_story_factory.export.twee import STORY_FORMAT, link_text
@@ -19,25 +18,10 @@ IFID = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9
 @pytest.fixture(scope="module")
 def twee_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict[str, Any]]:
     need_node_packages("extwee")
-    directory: Path = tmp_path_factory.mktemp("twee")
-    paths: dict[tuple[str, str], Path] = {}
-    for key, story in SAMPLES.items():
-        for char in story["characters"]:
-            [path] = write_files(render(story, "twee", char["name"]), directory)
-            paths[(key, char["name"])] = path
-    reports = run_node("twee_check.mjs", *(str(p) for p in paths.values()))
-    return {key: reports[str(path)] for key, path in paths.items()}
+    return checker_reports(SAMPLES, "twee", "twee_check.mjs", tmp_path_factory.mktemp("twee"))
 
 
-def _cases() -> list[Any]:
-    return [
-        pytest.param(key, char["name"], id=f"{key}-{char['name']}")
-        for key, story in SAMPLES.items()
-        for char in story["characters"]
-    ]
-
-
-@pytest.mark.parametrize(("sample", "name"), _cases())
+@pytest.mark.parametrize(("sample", "name"), sample_cases(SAMPLES))
 def test_twee_parses_with_links_start_and_ifid(twee_reports: dict, sample: str, name: str) -> None:
     story = SAMPLES[sample]
     tree = next(c for c in story["characters"] if c["name"] == name)["tree"]

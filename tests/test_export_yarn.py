@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import pytest
 from export_samples import (
     all_samples,
+    checker_reports,
     expected_variables,
     flat,
     ident,
     need_node_packages,
-    run_node,
-    write_files,
+    sample_cases,
 )
 
-from ghost_story_factory.export import render
 from ghost_story_factory.export.yarn import escape_line
 
 SAMPLES = all_samples()
@@ -26,22 +24,7 @@ SAMPLES = all_samples()
 @pytest.fixture(scope="module")
 def yarn_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict[str, Any]]:
     need_node_packages("yarn-bound")
-    directory: Path = tmp_path_factory.mktemp("yarn")
-    paths: dict[tuple[str, str], Path] = {}
-    for key, story in SAMPLES.items():
-        for char in story["characters"]:
-            [path] = write_files(render(story, "yarn", char["name"]), directory)
-            paths[(key, char["name"])] = path
-    reports = run_node("yarn_check.js", *(str(p) for p in paths.values()))
-    return {key: reports[str(path)] for key, path in paths.items()}
-
-
-def _cases() -> list[Any]:
-    return [
-        pytest.param(key, char["name"], id=f"{key}-{char['name']}")
-        for key, story in SAMPLES.items()
-        for char in story["characters"]
-    ]
+    return checker_reports(SAMPLES, "yarn", "yarn_check.js", tmp_path_factory.mktemp("yarn"))
 
 
 def _plain(text: str) -> str:
@@ -49,7 +32,7 @@ def _plain(text: str) -> str:
     return flat(text).replace("：", ":").replace("∶", ":")
 
 
-@pytest.mark.parametrize(("sample", "name"), _cases())
+@pytest.mark.parametrize(("sample", "name"), sample_cases(SAMPLES))
 def test_yarn_parses_and_plays_like_the_story(yarn_reports: dict, sample: str, name: str) -> None:
     story = SAMPLES[sample]
     lang = story["story"]["lang"]
