@@ -112,7 +112,6 @@ OPTIONS: tuple[Option, ...] = (
         help="on Ctrl+C, how long calls in flight may finish",
     ),
 )
-_BY_NAME = {option.name: option for option in OPTIONS}
 
 
 @dataclass(frozen=True)
@@ -175,10 +174,6 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     values["checkpoint_dir"] = Path(values["checkpoint_dir"])
     values["db"] = Path(values["db"])
     return Settings(**values)
-
-
-def option(name: str) -> Option:
-    return _BY_NAME[name]
 
 
 def check_name(raw: str, what: str) -> str:

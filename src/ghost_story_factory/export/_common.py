@@ -6,6 +6,7 @@ import hashlib
 import re
 import unicodedata
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -392,3 +393,12 @@ def node_idents(char: Character, reserved: set[str], prefix: str = "n") -> dict[
         used.add(ident.lower())
         result[nid] = ident
     return result
+
+
+def value_literal(value: bool | int | str, string_literal: Callable[[str], str]) -> str:
+    """A state value as a script literal; each format brings its own string quoting."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return string_literal(value)

@@ -16,6 +16,7 @@ from ._common import (
     state_values,
     story_info,
     symbols,
+    value_literal,
 )
 
 START_NODE = "Start"
@@ -47,11 +48,7 @@ def string_literal(text: str) -> str:
 
 
 def _value(value: bool | int | str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    return string_literal(value)
+    return value_literal(value, string_literal)
 
 
 def _sets(state: dict[str, Any], syms: Symbols, lang: str | None) -> list[str]:

@@ -14,7 +14,6 @@ the budget never leaves a dead end.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections import defaultdict
@@ -329,9 +328,3 @@ class TreeBuilder:
 
 def tree_settings_dict(settings: TreeSettings) -> dict[str, int]:
     return {"max_depth": settings.max_depth, "branching": settings.branching, "max_nodes": settings.max_nodes}
-
-
-async def cancel_quietly(task: asyncio.Task[Any]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task

@@ -20,7 +20,6 @@ import glob
 import hashlib
 import os
 import socket
-import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -486,7 +485,3 @@ def list_unfinished(folder: Path) -> list[dict[str, Any]]:
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
             found.append({"city": None, "file": path.name, "error": "unreadable checkpoint"})
     return found
-
-
-def elapsed_since(start: float) -> float:
-    return time.monotonic() - start

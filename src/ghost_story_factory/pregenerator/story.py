@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .. import __version__
 from ..errors import GhostStoryError, Interrupted
@@ -29,7 +29,7 @@ from .tree import Tree, report, validate
 EXPORT_FORMAT_VERSION = 1
 
 
-class LibraryLike:
+class LibraryLike(Protocol):
     """What the generator needs from the story library (see :class:`ghost_story_factory.library.Library`)."""
 
     def find_run(self, run_id: str) -> int | None: ...
