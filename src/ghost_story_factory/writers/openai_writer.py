@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 JsonMode = Literal["schema", "object"]
 MAX_WAIT_S = 600.0  # a server asking for a longer pause (daily quota) ends the run: rerun later
-_WINDOW_MARGIN = 0.02
 _RATE_WINDOW_S = 60.0  # providers state limits per minute; successes are remembered this long
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
@@ -148,9 +147,6 @@ class AdaptivePacer:
       successes as the current limit, up to ``max_concurrency``.
     * A shared hold (``not_before``): a 429's Retry-After or reset time stops every new request
       until then, and so does a success whose x-ratelimit-remaining-* says the budget is spent.
-    * With x-ratelimit-limit-requests, our own starts are kept against the server's window
-      (L per W, W the longest reset seen): a full window frees a slot when its oldest start ages
-      out, so starts spread evenly instead of bursting and then waiting for the whole reset.
     * Without rate-limit headers, a start interval learned from 429s. Far above the limit, the rate
       the server let through between two 429s (up to the moment it said to come back) is its
       limit; near it, the pace backs off by 10%. Successes shorten the interval again, slowly
@@ -184,12 +180,6 @@ class AdaptivePacer:
         self._ok_starts: collections.deque[float] = collections.deque()
         self._budgets: dict[str, _Budget] = {}
         self._headers_seen = False
-        # Our own request starts against the server's request window: limit L per W seconds, W
-        # being the longest reset the server ever reported (a reset right after a start is the
-        # whole window). Windows free a slot as each old start ages out, not all at the reset.
-        self._window_limit = 0
-        self._window_s = 0.0
-        self._window_starts: collections.deque[float] = collections.deque()
         self._tokens_per_call = 0.0  # running mean of billed tokens per reply, for token budgets
         # Created here, bound to the running loop on first use (Python >= 3.10).
         self._gate = asyncio.Lock()  # FIFO: one waiter at a time waits for its turn, in order
@@ -213,17 +203,14 @@ class AdaptivePacer:
                 self.in_flight += 1
                 self.starts += 1
                 self._next_start = now + self.interval
-                self._window_starts.append(now)
                 return Ticket(self.starts, now)
 
     def _delay(self, now: float) -> float:
-        until = max(self.not_before, self._next_start, self._window_free_at(now))
+        until = max(self.not_before, self._next_start)
         for limit, budget in list(self._budgets.items()):
             if budget.reset_at <= now:
                 del self._budgets[limit]  # the window turned over: unknown until the next reply says
                 continue
-            if limit == "requests" and self._window_limit:
-                continue  # the window of our own starts is the finer account of the same budget
             unit = 1.0 if limit == "requests" else self._tokens_per_call
             if unit <= 0:
                 continue
@@ -231,18 +218,6 @@ class AdaptivePacer:
             if budget.remaining - spent_since < unit:
                 until = max(until, budget.reset_at)
         return until - now
-
-    def _window_free_at(self, now: float) -> float:
-        """When a start fits in the server's request window again (now if it fits already)."""
-        if not self._window_limit or self._window_s <= 0:
-            return now
-        while self._window_starts and self._window_starts[0] <= now - self._window_s:
-            self._window_starts.popleft()
-        if len(self._window_starts) < self._window_limit:
-            return now
-        oldest = self._window_starts[-self._window_limit]
-        # A small margin: the server stamps a request when it arrives, a little after we sent it.
-        return oldest + self._window_s * (1 + _WINDOW_MARGIN)
 
     # -- outcomes --
 
@@ -336,10 +311,6 @@ class AdaptivePacer:
             if known is not None and known.start_index > ticket.index:
                 continue  # a reply to an older request arriving late: the newer report stands
             reset_at = ticket.started + min(reset, MAX_WAIT_S)
-            whole = _number(headers.get(f"x-ratelimit-limit-{limit}"))
-            if limit == "requests" and whole and whole >= 1:
-                self._window_limit = int(whole)
-                self._window_s = max(self._window_s, min(reset, MAX_WAIT_S))
             if reset_at <= now:
                 self._budgets.pop(limit, None)
                 continue
