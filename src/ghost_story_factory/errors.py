@@ -60,3 +60,15 @@ class Interrupted(GhostStoryError):
     """The run was stopped by a signal; checkpoints are saved."""
 
     exit_code = 130
+
+
+class StoryFormatError(GhostStoryError):
+    """A story (from the library, a file or a checkpoint) does not match the story format."""
+
+    exit_code = 1
+
+
+class CheckpointVersionError(GhostStoryError):
+    """Checkpoints written by an older version of the checkpoint format: finish them there or start over."""
+
+    exit_code = 1

@@ -1,8 +1,12 @@
-"""Grows one character's dialogue graph breadth-first, with bounded concurrency and checkpoints.
+"""Grows one character's dialogue graph level by level, with bounded concurrency and checkpoints.
 
 Determinism: writer calls run concurrently, but their results are committed strictly in BFS
 queue order, and node ids are handed out only at commit. So the same replies give the same
 graph (ids, edges, registry) at any concurrency and across any number of interruptions.
+
+Level by level: every node of depth d is placed (all its incoming choices known) before any node
+of depth d is written, so one call writes a node's narrative and a bridge for each choice that
+leads to it when several do (a merge or a convergence): every arrival reads true.
 
 Shape: pure BFS under a node cap gives a shallow bush. Two rules keep the graph deep instead:
 each depth gets a width budget (``max_nodes / max_depth``), and a branch that would exceed it
@@ -22,14 +26,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BudgetReached, Interrupted, WriterError
+from ..vocabulary import FEAR_MAX, minutes
 from ..writers import prompts
 from ..writers.base import Answer, Request, Usage, Writer, ask
 from .checkpoints import CheckpointStore, Journal, TreeCheckpoint
 from .progress import Progress
 from .state import GameState, apply, parse_consequences
-from .tree import Choice, Node, Tree, node_id
+from .tree import Choice, Node, Tree, incoming_choices, node_id
 
-FEAR_MAX = 100
+_TRUTH_FOR_ALL_CLUES = 80  # truth (GR) at which every clue of the plan has been revealed
+_ENDING_KIND = {"fear": "fear_collapse", "dawn": "dawn", "max_depth": "planned", "budget": "planned"}
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ class StoryContext:
     lang: str
     story: dict[str, Any]
     character: dict[str, Any]
+    plan: dict[str, Any]
 
 
 class TreeBuilder:
@@ -133,9 +140,11 @@ class TreeBuilder:
             self.usage, self.calls, self.elapsed_before = resume.usage, resume.calls, resume.elapsed_seconds
             self._saved_at_nodes = len(tree.nodes)
         else:
-            tree = Tree.start(opening)
+            tree = Tree.start(opening, self.settings.max_depth)
+        shared = set(tree.runtime_endings.values())
         for node in tree.nodes.values():
-            self._levels[node.depth].append(node)
+            if node.id not in shared:  # no choice may converge into a shared ending
+                self._levels[node.depth].append(node)
         try:
             await self._grow(tree)
         except (WriterError, Interrupted, BudgetReached) as exc:
@@ -203,12 +212,19 @@ class TreeBuilder:
         return total
 
     def _schedule(self, tree: Tree, running: dict[str, asyncio.Task[Answer]], done: dict) -> None:
+        """Start calls for the current level only: a deeper node may still gain incoming choices."""
+        level = tree.nodes[tree.queue[0]].depth
+        incoming: dict[str, list[list[Any]]] | None = None
         for nid in tree.queue:
-            if len(running) >= self.settings.concurrency:
+            if len(running) >= self.settings.concurrency or tree.nodes[nid].depth != level:
                 return
             if nid in running or nid in done:
                 continue
-            request = self._request(tree, tree.nodes[nid])
+            if incoming is None:
+                incoming = incoming_choices(tree)
+            node = tree.nodes[nid]
+            node.arrivals = self._arrivals(node, incoming.get(nid, []))
+            request = self._request(tree, node)
             running[nid] = asyncio.create_task(
                 answer(self.writer, self.journal, request, self.settings.attempts), name=nid
             )
@@ -234,37 +250,118 @@ class TreeBuilder:
                 self.save(tree)
 
     # ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _arrivals(node: Node, incoming: list[list[Any]]) -> list[list[Any]]:
+        """The choices into a shared node, the creating one first; none when only one choice leads here."""
+        if len(incoming) < 2:
+            return []
+        first = [a for a in incoming if a[0] == node.parent and a[1] == node.via_index]
+        return first + [a for a in incoming if a not in first]
+
     def _request(self, tree: Tree, node: Node) -> Request:
+        plan = self.context.plan
+        runtime_kind = tree.runtime_kind(node.id)
+        state = node.state.to_dict()
+        ending = None if runtime_kind else _ENDING_KIND.get(node.must_end or "")
+        planned = self._planned_endings(node)
         return prompts.node_request(
             city=self.context.city,
             lang=self.context.lang,
             story=self.context.story,
             character=self.context.character,
-            state=node.state.to_dict(),
+            plan=plan,
+            state=state,
             depth=node.depth,
             max_depth=self.settings.max_depth,
-            path=self._path(tree, node),
-            must_end=node.must_end,
-            may_end=node.depth >= self.settings.max_depth // 2,
             branching=self.settings.branching,
+            parent=None if runtime_kind else self._parent_brief(tree, node),
+            arrivals=[self._arrival_brief(tree, parent, index) for parent, index in node.arrivals],
+            ledger={} if runtime_kind else self._ledger(tree, node),
+            next_truth=None if runtime_kind else self._next_truth(node.state.gr),
+            ending=ending,
+            planned_endings=planned if ending == "planned" or node.must_end is None else [],
+            may_end=node.must_end is None and bool(planned),
+            runtime_ending=runtime_kind,
         )
 
-    @staticmethod
-    def _path(tree: Tree, node: Node) -> list[dict[str, str]]:
-        """The node's own route from the root (through the parents that created each node)."""
-        steps: list[dict[str, str]] = []
+    def _planned_endings(self, node: Node) -> list[dict[str, Any]]:
+        """The plan's endings whose window holds this depth, as the writer may choose them here.
+
+        Fear and dawn endings come from the runtime rules and the state, so they are offered only
+        when the state is near them; a node at the last depth is offered every planned ending."""
+        late = node.depth >= self.settings.max_depth
+        fits = []
+        for ending in self.context.plan.get("endings", []):
+            if not (late or ending["from_depth"] <= node.depth <= ending["to_depth"]):
+                continue
+            if ending["type"] == "fear_collapse" and node.state.pr < 80:
+                continue
+            if ending["type"] == "dawn" and minutes(node.state.time) < 180:
+                continue
+            fits.append(ending)
+        return fits
+
+    def _path(self, tree: Tree, node: Node) -> list[Node]:
+        """The creating path from the root to ``node``, bounded by the node count (never loops)."""
+        steps = [node]
         current = node
-        while current.parent is not None:
-            parent = tree.nodes[current.parent]
-            steps.append({"narrative": parent.narrative or "", "choice": current.via or ""})
-            current = parent
+        for _ in range(len(tree.nodes)):
+            if current.parent is None or current.parent not in tree.nodes:
+                break
+            current = tree.nodes[current.parent]
+            steps.append(current)
         return steps[::-1]
+
+    def _parent_brief(self, tree: Tree, node: Node) -> dict[str, Any] | None:
+        if node.parent is None or node.parent not in tree.nodes:
+            return None
+        parent = tree.nodes[node.parent]
+        taken = node.via_index
+        return {
+            "narrative": parent.narrative or "",
+            "choice": node.via or "",
+            "siblings": [c.text for i, c in enumerate(parent.choices) if i != taken],
+            "scene": parent.state.scene,
+        }
+
+    @staticmethod
+    def _arrival_brief(tree: Tree, parent_id: str, index: int) -> dict[str, str]:
+        parent = tree.nodes[parent_id]
+        choice = parent.choices[index]
+        text = parent.narrative or ""
+        return {
+            "choice": choice.text,
+            "scene": choice.consequences.get("scene") or parent.state.scene,
+            "narrative_tail": text[-prompts.TAIL :].strip(),
+        }
+
+    def _ledger(self, tree: Tree, node: Node) -> dict[str, Any]:
+        scenes = list(dict.fromkeys(step.state.scene for step in self._path(tree, node)))
+        return {
+            "scenes": scenes,
+            "items": list(node.state.inventory),
+            "flags": dict(sorted(node.state.flags.items())),
+            "truths": self._clues()[: self._revealed(node.state.gr)],
+        }
+
+    def _clues(self) -> list[str]:
+        return [str(clue) for clue in self.context.plan.get("clues", [])]
+
+    def _revealed(self, truth: int) -> int:
+        clues = len(self._clues())
+        return min(clues, truth * clues // _TRUTH_FOR_ALL_CLUES) if clues else 0
+
+    def _next_truth(self, truth: int) -> str | None:
+        clues = self._clues()
+        revealed = self._revealed(truth)
+        return clues[revealed] if revealed < len(clues) else None
 
     def _open_pending(self, tree: Tree) -> int:
         return sum(1 for nid in tree.queue if tree.nodes[nid].must_end is None)
 
     def _commit(self, tree: Tree, node: Node, data: dict[str, Any]) -> None:
-        node.narrative = data["narrative"]
+        node.narrative = data["narrative"].strip()
+        node.bridges = [bridge.strip() for bridge in data["bridges"]]
         if node.must_end or data["ending"] is not None:
             node.ending = {**data["ending"], "reason": node.must_end or "writer"}
             return
@@ -273,11 +370,12 @@ class TreeBuilder:
             consequences, ignored = parse_consequences(raw["consequences"])
             tree.ignored_values += ignored
             child_state = apply(node.state, consequences)
-            target, slack = self._place_child(tree, node, raw["text"], child_state, slack)
+            index = len(node.choices)
+            target, slack = self._place_child(tree, node, raw["text"], index, child_state, slack)
             node.choices.append(Choice(raw["text"].strip(), consequences.to_dict(), target))
 
     def _place_child(
-        self, tree: Tree, parent: Node, via: str, state: GameState, slack: int
+        self, tree: Tree, parent: Node, via: str, via_index: int, state: GameState, slack: int
     ) -> tuple[str, int]:
         """Where a choice leads: a registered equal state, a new node, or the nearest deeper state."""
         depth = parent.depth + 1
@@ -300,11 +398,12 @@ class TreeBuilder:
             state=state,
             parent=parent.id,
             via=via.strip(),
+            via_index=via_index,
             must_end=must_end,
         )
         tree.node_counter += 1
         tree.nodes[new.id] = new
-        tree.queue.append(new.id)
+        _enqueue(tree, new)
         tree.registry.setdefault(state.state_hash(), new.id)
         self._levels[depth].append(new)
         return new.id, slack - (1 if new.must_end else 2)
@@ -324,6 +423,14 @@ class TreeBuilder:
             if self._levels[level]:
                 return min(self._levels[level], key=lambda n: (state.distance(n.state), n.id)).id
         return None
+
+
+def _enqueue(tree: Tree, node: Node) -> None:
+    """Keep the queue ordered by depth (stable): the shared endings wait at the deepest level."""
+    position = len(tree.queue)
+    while position and tree.nodes[tree.queue[position - 1]].depth > node.depth:
+        position -= 1
+    tree.queue.insert(position, node.id)
 
 
 def tree_settings_dict(settings: TreeSettings) -> dict[str, int]:

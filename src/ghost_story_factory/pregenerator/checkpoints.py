@@ -22,18 +22,18 @@ import os
 import socket
 import unicodedata
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from ..errors import CheckpointLocked
+from ..errors import CheckpointLocked, CheckpointVersionError
 from ..writers.base import Answer, Usage
 from .tree import Node, Tree
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: plans, bridges, shared runtime endings, level-by-level growth
 _NAME_CAP = 48
 _UNSAFE = set('/\\:*?"<>|') | {"\x00"}
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
@@ -120,6 +120,7 @@ class StoryCheckpoint:
     usage: Usage
     calls: int
     elapsed_seconds: float
+    plans: dict[str, dict[str, Any]] = field(default_factory=dict)  # character name -> plan
 
 
 class Journal:
@@ -286,6 +287,7 @@ class CheckpointStore:
                 "documents": checkpoint.documents,
                 "characters": checkpoint.characters,
                 "completed": checkpoint.completed,
+                "plans": checkpoint.plans,
                 "completed_count": f"{done}/{len(checkpoint.characters)}",
                 "tokens": checkpoint.usage.to_dict(),
                 "calls": checkpoint.calls,
@@ -308,6 +310,12 @@ class CheckpointStore:
             document = orjson.loads(raw)
             if not isinstance(document, dict):
                 raise ValueError("not a JSON object")
+            if isinstance(document.get("format_version"), int) and 0 < document["format_version"] < FORMAT_VERSION:
+                raise CheckpointVersionError(
+                    f"the checkpoints of {self.city!r} in {self.folder} were written by an older version "
+                    f"(checkpoint format {document['format_version']}): finish them with that version, or move "
+                    f"the {self.prefix}_* files out of {self.folder} to start over"
+                )
             if document.get("format_version") != FORMAT_VERSION:
                 raise ValueError(f"unknown format version {document.get('format_version')!r}")
             if document.get("kind") != kind or document.get("city") != self.city:
@@ -352,6 +360,7 @@ class CheckpointStore:
                 usage=Usage.from_dict(document.get("tokens")),
                 calls=int(document.get("calls", 0)),
                 elapsed_seconds=float(document.get("elapsed_seconds", 0.0)),
+                plans={str(k): dict(v) for k, v in (document.get("plans") or {}).items()},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             self.quarantine(self.characters_path, f"inconsistent: {exc}")

@@ -19,6 +19,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "resume_story": "✅ 发现角色级检查点！已恢复 {count} 个角色的对话树",
         "resume_done": "   ✓ {name}",
         "skip": "⏩ 跳过已完成的角色「{name}」",
+        "plan": "🗺️  「{name}」的故事规划已就绪：{beats} 个节拍，{endings} 种结局",
         "start_tree": "🔄 正在为角色「{name}」生成对话树...",
         "resume_tree": "✅ 发现未完成的检查点！正在恢复...\n   已恢复 {nodes} 个节点\n"
         "   队列中还有 {queue} 个待处理节点\n   从节点 #{next} 继续生成...",
@@ -39,6 +40,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "resume_story": "✅ Found a character-level checkpoint! Restored {count} completed character tree(s)",
         "resume_done": "   ✓ {name}",
         "skip": "⏩ Skipping completed character “{name}”",
+        "plan": "🗺️  The plan of “{name}” is ready: {beats} beats, {endings} endings",
         "start_tree": "🔄 Generating the dialogue tree of “{name}”...",
         "resume_tree": "✅ Found an unfinished checkpoint! Resuming...\n   Restored {nodes} nodes\n"
         "   {queue} nodes waiting in the queue\n   Continuing from node #{next}...",

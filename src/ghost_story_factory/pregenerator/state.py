@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -10,25 +9,11 @@ from typing import Any
 
 import orjson
 
-NIGHT_START = "00:00"
-NIGHT_END = "04:00"
-START_FEAR = 5
-_METER_MAX = 100
+from ..vocabulary import FEAR_MAX, NIGHT_END, NIGHT_START, START_FEAR, hhmm, minutes
+
+_METER_MAX = FEAR_MAX
+MAX_STEP = 60  # the longest one choice may take, in minutes
 _TIME_STEP = re.compile(r"^\+?\s*(\d{1,3})\s*(?:min|m|分钟)?$")
-_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
-
-
-@functools.lru_cache(maxsize=512)  # distance() compares times for every converging branch
-def minutes(hhmm: str) -> int:
-    """Minutes since midnight of an ``HH:MM`` string (raises ValueError when malformed)."""
-    match = _HHMM.match(hhmm)
-    if not match:
-        raise ValueError(f"not a HH:MM time: {hhmm!r}")
-    return int(match.group(1)) * 60 + int(match.group(2))
-
-
-def hhmm(total_minutes: int) -> str:
-    return f"{total_minutes // 60:02d}:{total_minutes % 60:02d}"
 
 
 def _clamp(value: int, low: int = 0, high: int = _METER_MAX) -> int:
@@ -82,12 +67,18 @@ class GameState:
         return minutes(self.time) >= minutes(NIGHT_END)
 
     def distance(self, other: GameState) -> int:
-        """How far apart two states feel to a player; used to pick where extra branches converge."""
+        """How far a path arriving in this state would feel from ``other``, a node written for another path.
+
+        Used to pick where extra branches converge. A different scene, or items and flags the other
+        node's text may speak of but this path never gained, cost most: the bridge would have to
+        explain them. Items this path holds beyond the other's cost little (they stay with the player).
+        """
         dist = abs(self.pr - other.pr) + abs(self.gr - other.gr) + abs(self.wf - other.wf)
         dist += abs(minutes(self.time) - minutes(other.time)) // 5
-        dist += 0 if self.scene == other.scene else 40
-        dist += 10 * len(set(self.inventory) ^ set(other.inventory))
-        dist += 10 * len(set(self.flags.items()) ^ set(other.flags.items()))
+        dist += 0 if self.scene == other.scene else 60
+        held, flags = set(self.inventory), set(self.flags.items())
+        dist += 30 * len(set(other.inventory) - held) + 4 * len(held - set(other.inventory))
+        dist += 20 * len(set(other.flags.items()) - flags) + 3 * len(flags - set(other.flags.items()))
         return dist
 
 
@@ -108,7 +99,7 @@ class Consequences:
             "PR": self.pr,
             "GR": self.gr,
             "WF": self.wf,
-            "time": f"+{self.minutes}min",
+            "minutes": self.minutes,
             "scene": self.scene,
             "flags": dict(sorted(self.flags.items())),
             "items": list(self.items),
@@ -125,6 +116,17 @@ def _int_or_none(value: Any) -> int | None:
     if isinstance(value, str) and re.fullmatch(r"[+-]?\d{1,4}", value.strip()):
         return int(value.strip())
     return None
+
+
+def _minutes_of(value: Any) -> int | None:
+    """A time step in whole minutes (1..MAX_STEP): an integer, or the older ``"+Nmin"`` text."""
+    number = _int_or_none(value)
+    if number is None and isinstance(value, str):
+        match = _TIME_STEP.match(value.strip())
+        number = int(match.group(1)) if match else None
+    if number is None or number <= 0:
+        return None
+    return min(number, MAX_STEP)
 
 
 def parse_consequences(raw: Any) -> tuple[Consequences, int]:
@@ -144,13 +146,10 @@ def parse_consequences(raw: Any) -> tuple[Consequences, int]:
             ignored += 1
             number = 0
         deltas[key] = max(-_METER_MAX, min(_METER_MAX, number))
-    step = 5
-    time_raw = raw.get("time", "+5min")
-    match = _TIME_STEP.match(str(time_raw).strip()) if time_raw is not None else None
-    if match and int(match.group(1)) > 0:
-        step = min(int(match.group(1)), 120)
-    else:
+    step = _minutes_of(raw.get("minutes", raw.get("time")))
+    if step is None:
         ignored += 1
+        step = 5
     scene = raw.get("scene")
     if scene is not None and (not isinstance(scene, str) or not scene.strip()):
         ignored += 1

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import __version__
+from ..model import FORMAT_VERSION, load_story
+from ..playtest import playtest
 from ..errors import GhostStoryError, Interrupted
 from ..writers import prompts
 from ..writers.base import Usage, Writer
@@ -26,7 +28,7 @@ from .progress import Progress
 from .state import GameState
 from .tree import Tree, report, validate
 
-EXPORT_FORMAT_VERSION = 1
+EXPORT_FORMAT_VERSION = FORMAT_VERSION
 
 
 class LibraryLike(Protocol):
@@ -37,10 +39,16 @@ class LibraryLike(Protocol):
     def save(self, story: dict[str, Any]) -> int: ...
 
 
+def character_spec(entry: str | tuple[str, str]) -> dict[str, str]:
+    """A character the user named: a name, or a (name, role) pair."""
+    name, role = (entry, "") if isinstance(entry, str) else entry
+    return {"name": name, "role": role, "description": ""}
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
     city: str
-    characters: tuple[str, ...] = ()
+    characters: tuple[str | tuple[str, str], ...] = ()  # names, or (name, role) pairs
     lang: str = "zh"
     tree: TreeSettings = field(default_factory=TreeSettings)
     budget: Budget = field(default_factory=Budget)
@@ -123,12 +131,14 @@ class StoryGenerator:
         settings = self.settings
         journal = self.store.journal(None)
         try:
-            docs = await self._ask(
-                journal, prompts.documents_request(settings.city, list(settings.characters), settings.lang)
+            named = [character_spec(entry) for entry in settings.characters]
+            request = prompts.documents_request(
+                settings.city, [{"name": c["name"], "role": c["role"]} for c in named], settings.lang
             )
+            docs = await self._ask(journal, request)
             self.progress.line("documents", title=docs["title"])
-            if settings.characters:
-                characters = [{"name": n, "role": "", "description": ""} for n in settings.characters]
+            if named:
+                characters = named
             else:
                 reply = await self._ask(
                     journal, prompts.characters_request(settings.city, docs, settings.lang)
@@ -182,7 +192,7 @@ class StoryGenerator:
         self.progress.line("resume_story", count=len(checkpoint.completed))
         for name in checkpoint.completed:
             self.progress.line("resume_done", name=name)
-        given = list(self.settings.characters)
+        given = [character_spec(entry)["name"] for entry in self.settings.characters]
         stored = [c["name"] for c in checkpoint.characters]
         if given and given != stored:
             self.progress.warn(
@@ -199,6 +209,31 @@ class StoryGenerator:
         tree = self.settings.tree
         return TreeSettings(**{**tree.__dict__, **shape})
 
+    async def _plan(
+        self, checkpoint: StoryCheckpoint, character: dict[str, Any], settings: TreeSettings, journal: Any
+    ) -> dict[str, Any]:
+        """The character's plan: written once, kept in the character checkpoint, never asked again."""
+        known = checkpoint.plans.get(character["name"])
+        if known is not None:
+            return known
+        request = prompts.plan_request(
+            city=self.settings.city,
+            lang=checkpoint.settings.get("lang", self.settings.lang),
+            story=checkpoint.documents,
+            character=character,
+            max_depth=settings.max_depth,
+            branching=settings.branching,
+        )
+        reply = await self._ask(journal, request)
+        for key in ("role", "description"):  # the user's words win; the plan fills what they left out
+            if not character.get(key):
+                character[key] = reply[key].strip()
+        plan = {k: reply[k] for k in ("beats", "endings", "clues", "flags", "items")}
+        checkpoint.plans[character["name"]] = plan
+        self._save(checkpoint)
+        self.progress.line("plan", name=character["name"], beats=len(plan["beats"]), endings=len(plan["endings"]))
+        return plan
+
     async def _build_tree(
         self, checkpoint: StoryCheckpoint, character: dict[str, Any], settings: TreeSettings
     ) -> Tree:
@@ -206,9 +241,14 @@ class StoryGenerator:
         resume = self.store.load_tree(name, checkpoint.run_id)
         journal = self.store.journal(name)
         lang = checkpoint.settings.get("lang", self.settings.lang)
+        try:
+            plan = await self._plan(checkpoint, character, settings, journal)
+        except BaseException:
+            journal.close()
+            raise
         builder = TreeBuilder(
             writer=self.writer,
-            context=StoryContext(self.settings.city, lang, checkpoint.documents, character),
+            context=StoryContext(self.settings.city, lang, checkpoint.documents, character, plan),
             settings=settings,
             store=self.store,
             journal=journal,
@@ -273,9 +313,11 @@ class StoryGenerator:
         characters = []
         for character in checkpoint.characters:
             done = checkpoint.completed[character["name"]]
-            characters.append({**character, "report": done["report"], "tree": export_tree(done["tree"])})
+            tree = export_tree(done["tree"])
+            plan = checkpoint.plans.get(character["name"])
+            characters.append({**character, "plan": plan, "report": done["report"], "tree": tree})
         cost = self.settings.budget.cost(self.usage)
-        return {
+        story = {
             "meta": {
                 "format_version": EXPORT_FORMAT_VERSION,
                 "generator": f"ghost-story-factory {__version__}",
@@ -304,9 +346,24 @@ class StoryGenerator:
             },
             "characters": characters,
         }
+        # The report says how the story plays: random plays under the runtime rules, on the typed model.
+        typed = load_story(story)
+        for raw, character in zip(characters, typed.characters, strict=True):
+            raw["report"] = {**raw["report"], "playtest": playtest(character, lang).model_dump(mode="json")}
+        return story
 
 
 def export_tree(tree: dict[str, Any]) -> dict[str, Any]:
-    """The public form of a finished tree: what a player or an engine needs, nothing internal."""
-    keep = ("depth", "narrative", "state", "choices", "ending")
-    return {"root": tree["root"], "nodes": {nid: {k: n[k] for k in keep} for nid, n in tree["nodes"].items()}}
+    """The public form of a finished tree: what a player or an engine needs, nothing internal.
+
+    Bridges are written with the node they lead into; here each moves onto its choice."""
+    keep = ("depth", "narrative", "state", "ending")
+    nodes = {
+        nid: {**{k: n[k] for k in keep}, "choices": [{**c, "bridge": ""} for c in n["choices"]]}
+        for nid, n in tree["nodes"].items()
+    }
+    for nid, node in tree["nodes"].items():
+        for (parent, index), bridge in zip(node.get("arrivals") or [], node.get("bridges") or [], strict=False):
+            nodes[parent]["choices"][index]["bridge"] = bridge
+    runtime = tree.get("runtime_endings") or {}
+    return {"root": tree["root"], "nodes": nodes, "runtime_endings": dict(runtime)}

@@ -16,6 +16,9 @@ def node_id(number: int) -> str:
     return f"node_{number:04d}"
 
 
+RUNTIME_ENDINGS = ("fear_collapse", "dawn")
+
+
 @dataclass
 class Choice:
     text: str
@@ -35,10 +38,15 @@ class Node:
     state: GameState
     parent: str | None = None
     via: str | None = None  # the text of the choice that created this node
-    must_end: str | None = None  # why the builder asks for an ending: max_depth, budget, fear, dawn
+    via_index: int | None = None  # and its place among the parent's choices
+    must_end: str | None = None  # why the builder asks for an ending: max_depth, budget, fear, dawn, runtime
     narrative: str | None = None
     choices: list[Choice] = field(default_factory=list)
     ending: dict[str, Any] | None = None
+    # Bridges are written with this node, one per incoming choice when it has several, so committed
+    # parents never change; ``arrivals`` names those choices as [parent id, choice index].
+    arrivals: list[list[Any]] = field(default_factory=list)
+    bridges: list[str] = field(default_factory=list)
 
     @property
     def pending(self) -> bool:
@@ -51,10 +59,13 @@ class Node:
             "state": self.state.to_dict(),
             "parent": self.parent,
             "via": self.via,
+            "via_index": self.via_index,
             "must_end": self.must_end,
             "narrative": self.narrative,
             "choices": [choice.to_dict() for choice in self.choices],
             "ending": self.ending,
+            "arrivals": self.arrivals,
+            "bridges": self.bridges,
         }
 
     @classmethod
@@ -65,10 +76,13 @@ class Node:
             state=GameState.from_dict(data["state"]),
             parent=data.get("parent"),
             via=data.get("via"),
+            via_index=None if data.get("via_index") is None else int(data["via_index"]),
             must_end=data.get("must_end"),
             narrative=data.get("narrative"),
             choices=[Choice(c["text"], c["consequences"], c["next"]) for c in data["choices"]],
             ending=data.get("ending"),
+            arrivals=[[str(a[0]), int(a[1])] for a in data.get("arrivals") or []],
+            bridges=[str(b) for b in data.get("bridges") or []],
         )
 
 
@@ -84,17 +98,33 @@ class Tree:
     merges: int = 0
     converged: int = 0
     ignored_values: int = 0
+    runtime_endings: dict[str, str] = field(default_factory=dict)  # ending type -> node id
 
     @classmethod
-    def start(cls, state: GameState) -> Tree:
+    def start(cls, state: GameState, max_depth: int) -> Tree:
+        """A root to write, and the two shared endings the runtime rules may send any player to."""
         root = Node(id=node_id(0), depth=0, state=state)
+        nodes = {root.id: root}
+        runtime = {}
+        for number, kind in enumerate(RUNTIME_ENDINGS, 1):
+            shared = Node(id=node_id(number), depth=max_depth, state=state, must_end="runtime")
+            nodes[shared.id] = shared
+            runtime[kind] = shared.id
         return cls(
             root=root.id,
-            nodes={root.id: root},
-            queue=[root.id],
+            nodes=nodes,
+            queue=list(nodes),
             registry={state.state_hash(): root.id},
-            node_counter=1,
+            node_counter=len(nodes),
+            runtime_endings=runtime,
         )
+
+    def runtime_kind(self, nid: str) -> str | None:
+        """The ending type of a shared runtime ending node, or None for every other node."""
+        for kind, shared in self.runtime_endings.items():
+            if shared == nid:
+                return kind
+        return None
 
     @property
     def current_depth(self) -> int:
@@ -119,6 +149,7 @@ class Tree:
             "merges": self.merges,
             "converged": self.converged,
             "ignored_values": self.ignored_values,
+            "runtime_endings": dict(self.runtime_endings),
         }
 
     @classmethod
@@ -134,6 +165,7 @@ class Tree:
             merges=int(data.get("merges", 0)),
             converged=int(data.get("converged", 0)),
             ignored_values=int(data.get("ignored_values", 0)),
+            runtime_endings={str(k): str(v) for k, v in (data.get("runtime_endings") or {}).items()},
         )
         problems = tree.consistency_problems()
         if problems:
@@ -164,6 +196,22 @@ class Tree:
         ]
         if self.node_counter < len(self.nodes):
             problems.append("node counter is behind the node count")
+        problems += [
+            f"runtime ending {k} names missing node {v}"
+            for k, v in self.runtime_endings.items()
+            if v not in self.nodes
+        ]
+        for nid, node in self.nodes.items():
+            for parent, index in node.arrivals:
+                source = self.nodes.get(parent)
+                if (
+                    source is None
+                    or not 0 <= index < len(source.choices)
+                    or source.choices[index].next != nid
+                ):
+                    problems.append(f"{nid} names an arrival {parent}:{index} that does not lead to it")
+            if node.bridges and len(node.bridges) != len(node.arrivals):
+                problems.append(f"{nid} has {len(node.bridges)} bridges for {len(node.arrivals)} arrivals")
         return problems
 
 
@@ -191,11 +239,28 @@ def validate(tree: Tree, max_nodes: int) -> list[str]:
     if order is None:
         problems.append("the graph has a cycle")
         return problems
-    reachable = _reachable(tree)
+    reachable = _reachable(tree) | set(tree.runtime_endings.values())  # the runtime rules reach those
     problems += [f"{nid} is unreachable from the root" for nid in nodes if nid not in reachable]
+    missing = [k for k in RUNTIME_ENDINGS if k not in tree.runtime_endings]
+    if missing:
+        problems.append(f"no runtime ending for {', '.join(missing)}")
+    incoming = incoming_choices(tree)
+    for nid, arrivals in incoming.items():
+        if len(arrivals) > 1 and len(tree.nodes[nid].bridges) != len(arrivals):
+            problems.append(f"{nid} is shared by {len(arrivals)} choices but has no bridge for each")
     can_end = _can_reach_ending(tree, order)
     problems += [f"no ending is reachable from {nid}" for nid in nodes if nid not in can_end]
     return problems
+
+
+def incoming_choices(tree: Tree) -> dict[str, list[list[Any]]]:
+    """Every choice that leads to each node, as [parent id, choice index], parents in id order (the order
+    they were committed in), so a resumed build sees the same arrivals in the same order."""
+    incoming: dict[str, list[list[Any]]] = {}
+    for nid in sorted(tree.nodes):
+        for index, choice in enumerate(tree.nodes[nid].choices):
+            incoming.setdefault(choice.next, []).append([nid, index])
+    return incoming
 
 
 def _reachable(tree: Tree) -> set[str]:
@@ -257,7 +322,10 @@ def main_path(tree: Tree) -> list[str]:
 def report(tree: Tree) -> dict[str, Any]:
     """What a writer wants to know about a finished tree; stored with the story and printed."""
     path = main_path(tree)
-    endings = Counter(n.ending["type"] for n in tree.nodes.values() if n.ending)
+    shared = set(tree.runtime_endings.values())
+    endings = Counter(n.ending["type"] for nid, n in tree.nodes.items() if n.ending and nid not in shared)
+    incoming = incoming_choices(tree)
+    into_shared = sum(len(a) for a in incoming.values() if len(a) > 1)
     path_choices = max(len(path) - 1, 0)
     return {
         "nodes": len(tree.nodes),
@@ -269,5 +337,6 @@ def report(tree: Tree) -> dict[str, Any]:
         "merged_edges": tree.merges,
         "converged_edges": tree.converged,
         "ignored_values": tree.ignored_values,
+        "shared_arrivals": into_shared,
         "play_minutes_main_path": round(path_choices * SECONDS_PER_CHOICE / 60, 1),
     }

@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 
 from ..errors import InvalidReply
 
-Kind = Literal["documents", "characters", "node"]
+Kind = Literal["documents", "characters", "plan", "node"]
 DEFAULT_ATTEMPTS = 3
 
 

@@ -8,15 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-ENDING_TYPES = (
-    "fear_collapse",  # PR reached 100
-    "truth_revealed",
-    "escape",
-    "dawn",  # survived until the night's end
-    "trapped",
-    "possessed",
-    "sacrifice",
-)
+from ..vocabulary import ENDING_TYPES
+
+NARRATIVE_MAX = 4000  # characters: far above the style contract, a cap against runaway replies
 
 
 def _obj(properties: dict[str, Any]) -> dict[str, Any]:
@@ -54,10 +48,10 @@ CHARACTERS = _obj(
 
 CONSEQUENCES = _obj(
     {
-        "PR": {"type": "integer"},
-        "GR": {"type": "integer"},
-        "WF": {"type": "integer"},
-        "time": {"type": "string", "pattern": r"^\+\d{1,3}min$"},
+        "PR": {"type": "integer", "minimum": -50, "maximum": 50},
+        "GR": {"type": "integer", "minimum": -50, "maximum": 50},
+        "WF": {"type": "integer", "minimum": -50, "maximum": 50},
+        "minutes": {"type": "integer", "minimum": 1, "maximum": 60},
         "scene": {"type": ["string", "null"]},
         "flags": {
             "type": "array",
@@ -67,41 +61,125 @@ CONSEQUENCES = _obj(
     }
 )
 
+_ENDING = _obj({"type": {"type": "string", "enum": list(ENDING_TYPES)}, "title": _STR})
 
-def node_schema(branching: int) -> dict[str, Any]:
-    """A node: narrative plus 2..branching choices, or an ending with no choices."""
+
+def node_schema(branching: int, arrivals: int) -> dict[str, Any]:
+    """A node: narrative, one bridge per arrival, and 2..branching choices or an ending with no choices."""
     return _obj(
         {
-            "narrative": _STR,
+            "narrative": {"type": "string", "minLength": 1, "maxLength": NARRATIVE_MAX},
+            "bridges": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": 600},
+                "minItems": arrivals,
+                "maxItems": arrivals,
+            },
             "choices": {
                 "type": "array",
                 "maxItems": branching,
-                "items": _obj({"text": _STR, "consequences": CONSEQUENCES}),
+                "items": _obj({"text": {**_STR, "maxLength": 200}, "consequences": CONSEQUENCES}),
             },
-            "ending": {
-                "anyOf": [
-                    _obj({"type": {"type": "string", "enum": list(ENDING_TYPES)}, "title": _STR}),
-                    {"type": "null"},
-                ]
-            },
+            "ending": {"anyOf": [_ENDING, {"type": "null"}]},
         }
     )
 
 
-def check_node(reply: dict[str, Any], must_end: str | None, may_end: bool) -> list[str]:
-    """What makes a schema-valid node reply unusable for the node it was asked for."""
-    choices = reply["choices"]
-    ending = reply["ending"]
+def plan_schema(max_depth: int) -> dict[str, Any]:
+    """A character's plan: one beat per depth, the endings aimed at, clues, and flag and item vocabulary."""
+    term = _obj({"name": _STR, "meaning": _STR})
+    return _obj(
+        {
+            "role": _STR,
+            "description": _STR,
+            "beats": {
+                "type": "array",
+                "minItems": max_depth + 1,
+                "maxItems": max_depth + 1,
+                "items": _obj(
+                    {
+                        "depth": {"type": "integer", "minimum": 0, "maximum": max_depth},
+                        "title": _STR,
+                        "summary": _STR,
+                        "tension": {"type": "integer", "minimum": 0, "maximum": 100},
+                    }
+                ),
+            },
+            "endings": {
+                "type": "array",
+                "minItems": 3,
+                "maxItems": len(ENDING_TYPES),
+                "items": _obj(
+                    {
+                        "type": {"type": "string", "enum": list(ENDING_TYPES)},
+                        "title": _STR,
+                        "leads_there": _STR,
+                        "from_depth": {"type": "integer", "minimum": 0, "maximum": max_depth},
+                        "to_depth": {"type": "integer", "minimum": 0, "maximum": max_depth},
+                    }
+                ),
+            },
+            "clues": {"type": "array", "minItems": 3, "maxItems": 8, "items": _STR},
+            "flags": {
+                "type": "array",
+                "minItems": 2,
+                "maxItems": 10,
+                "items": _obj(
+                    {"name": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"}, "meaning": _STR}
+                ),
+            },
+            "items": {"type": "array", "minItems": 2, "maxItems": 8, "items": term},
+        }
+    )
+
+
+def check_plan(reply: dict[str, Any], max_depth: int) -> list[str]:
+    """What makes a schema-valid plan unusable."""
     problems: list[str] = []
-    if must_end:
-        if ending is None or choices:
+    depths = [beat["depth"] for beat in reply["beats"]]
+    if depths != list(range(max_depth + 1)):
+        problems.append(f"beats must have depths 0, 1, ..., {max_depth} in order, one each")
+    types = [ending["type"] for ending in reply["endings"]]
+    if len(set(types)) != len(types):
+        problems.append("each ending type may be planned once")
+    for needed in ("fear_collapse", "dawn"):
+        if needed not in types:
+            problems.append(f'the endings must include "{needed}"')
+    if any(e["from_depth"] > e["to_depth"] for e in reply["endings"]):
+        problems.append("an ending's from_depth must not be after its to_depth")
+    for what in ("flags", "items"):
+        names = [term["name"].strip() for term in reply[what]]
+        if len(set(names)) != len(names):
+            problems.append(f"{what} names must be distinct")
+    return problems
+
+
+def check_node(
+    reply: dict[str, Any], ending: str | None, may_end: bool, planned: tuple[str, ...] = ()
+) -> list[str]:
+    """What makes a schema-valid node reply unusable for the node it was asked for.
+
+    ``ending`` is None (choices wanted, or an ending when ``may_end``), a type the ending must have
+    (fear_collapse, dawn) or "planned" (an ending of one of the ``planned`` types).
+    """
+    choices = reply["choices"]
+    given = reply["ending"]
+    problems: list[str] = []
+    if any(not bridge.strip() for bridge in reply["bridges"]):
+        problems.append("every bridge must be one or two sentences, not blank")
+    if not reply["narrative"].strip():
+        problems.append("the narrative must not be blank")
+    if ending:
+        if given is None or choices:
             problems.append("this node must be an ending: choices [] and an ending object")
-        elif must_end == "fear" and ending["type"] != "fear_collapse":
-            problems.append('fear reached 100: the ending type must be "fear_collapse"')
+        elif ending != "planned" and given["type"] != ending:
+            problems.append(f'the ending type must be "{ending}"')
+        elif ending == "planned" and planned and given["type"] not in planned:
+            problems.append(f"the ending type must be one of the planned endings: {', '.join(planned)}")
         return problems
-    if ending is not None:
+    if given is not None:
         if choices:
-            problems.append("an ending has no choices")
+            problems.append("an ending has no choices: give choices [] or ending null, not both")
         elif not may_end:
             problems.append("it is too early for an ending: give 2 or more choices, ending null")
         return problems
@@ -115,6 +193,8 @@ def check_node(reply: dict[str, Any], must_end: str | None, may_end: bool) -> li
 
 def check_characters(reply: dict[str, Any]) -> list[str]:
     names = [c["name"].strip() for c in reply["characters"]]
+    if any(not name for name in names):
+        return ["character names must not be blank"]
     if len(set(names)) != len(names):
         return ["character names must be distinct"]
     if any(len(name) > 60 or "/" in name or "\\" in name for name in names):
@@ -122,7 +202,7 @@ def check_characters(reply: dict[str, Any]) -> list[str]:
     return []
 
 
-_LOCAL_ONLY = frozenset({"minLength", "maxLength", "minItems", "maxItems", "pattern"})
+_LOCAL_ONLY = frozenset({"minLength", "maxLength", "minItems", "maxItems", "pattern", "minimum", "maximum"})
 
 
 def wire_schema(schema: Any) -> Any:
