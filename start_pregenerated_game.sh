@@ -54,7 +54,7 @@ while true; do
     1) "$GS" play ;;
     2)
       ask "城市 / city: " city
-      ask "角色（逗号分隔，留空由写作器提议）/ characters (comma-separated, empty = proposed): " characters
+      ask "角色（逗号分隔，可写「名字:身份」，如 书生:落第的读书人,船娘；留空由写作器提议）/ characters (comma-separated, name or name:role, e.g. \"Mara:ferrywoman,Tom\"; empty = proposed): " characters
       if "$GS" status --json 2>/dev/null | "$VENV/bin/python" -c \
           'import json,sys; c=sys.argv[1].strip(); sys.exit(0 if any(i.get("city")==c for i in json.load(sys.stdin)) else 1)' \
           "$city"; then

@@ -69,7 +69,7 @@ def test_a_failing_save_warns_and_generation_goes_on(tmp_path: Path) -> None:
     blocker.write_text("a file where the folder should be")
     warnings: list[str] = []
     store = CheckpointStore(blocker, "上海", warnings.append)
-    checkpoint = TreeCheckpoint("run", Tree.start(GameState(scene="s")), Usage(), 0, 0.0)
+    checkpoint = TreeCheckpoint("run", Tree.start(GameState(scene="s"), max_depth=8), Usage(), 0, 0.0)
     assert store.save_tree("保安", {}, checkpoint) is False
     assert (
         len(warnings) == 1 and "checkpoint not saved" in warnings[0] and "generation goes on" in warnings[0]
@@ -78,7 +78,7 @@ def test_a_failing_save_warns_and_generation_goes_on(tmp_path: Path) -> None:
 
 def test_tree_checkpoint_round_trip(tmp_path: Path) -> None:
     store = CheckpointStore(tmp_path, "上海", lambda _: None)
-    tree = Tree.start(GameState(scene="s"))
+    tree = Tree.start(GameState(scene="s"), max_depth=8)
     store.save_tree("保安", {"max_nodes": 9}, TreeCheckpoint("run1", tree, Usage(3, 4, 1), 2, 1.5))
     loaded = store.load_tree("保安", "run1")
     assert loaded is not None and loaded.tree.to_dict() == tree.to_dict()
@@ -88,7 +88,7 @@ def test_tree_checkpoint_round_trip(tmp_path: Path) -> None:
 def test_a_tree_checkpoint_of_another_run_or_character_is_moved_aside(tmp_path: Path) -> None:
     warnings: list[str] = []
     store = CheckpointStore(tmp_path, "上海", warnings.append)
-    tree = Tree.start(GameState(scene="s"))
+    tree = Tree.start(GameState(scene="s"), max_depth=8)
     store.save_tree("保安", {}, TreeCheckpoint("old-run", tree, Usage(), 0, 0.0))
     assert store.load_tree("保安", "new-run") is None
     assert list(tmp_path.glob("上海_保安_tree.json.corrupt-*"))
@@ -118,7 +118,7 @@ def test_journal_survives_a_torn_last_line(tmp_path: Path) -> None:
 def test_cleanup_deletes_only_this_citys_files(tmp_path: Path) -> None:
     mine = CheckpointStore(tmp_path, "上海", lambda _: None)
     other = CheckpointStore(tmp_path, "上海_浦东", lambda _: None)
-    tree = TreeCheckpoint("r", Tree.start(GameState(scene="s")), Usage(), 0, 0.0)
+    tree = TreeCheckpoint("r", Tree.start(GameState(scene="s"), max_depth=8), Usage(), 0, 0.0)
     mine.save_tree("保安", {}, tree)
     other.save_tree("保安", {}, tree)
     deleted = mine.cleanup(["保安"])

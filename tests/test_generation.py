@@ -226,7 +226,7 @@ def test_crash_between_save_and_cleanup_gives_no_duplicate(
 
 
 def test_export_tree_keeps_only_public_fields() -> None:
-    tree = Tree.start(GameState(scene="s"))
+    tree = Tree.start(GameState(scene="s"), max_depth=8)
     tree.nodes["node_0000"].narrative = "x"
     exported = export_tree(tree.to_dict())
     assert set(exported["nodes"]["node_0000"]) == {"depth", "narrative", "state", "choices", "ending"}

@@ -15,7 +15,7 @@ def test_consequences_apply_and_clamp() -> None:
             "PR": 20,
             "GR": -10,
             "WF": 7,
-            "time": "+30min",
+            "minutes": 30,
             "scene": "roof",
             "flags": [{"name": "saw_ghost", "value": True}],
             "items": ["torch", "key"],
@@ -51,9 +51,11 @@ def test_malformed_values_are_ignored_and_counted_never_raised() -> None:
 
 
 def test_time_always_moves_forward() -> None:
-    for raw in ("+0min", "-10min", "+0", None):
-        consequences, _ = parse_consequences({"time": raw})
+    for raw in (0, -10, "+0", None, "soon"):
+        consequences, _ = parse_consequences({"minutes": raw})
         assert consequences.minutes > 0
+    assert parse_consequences({"time": "+12min"})[0].minutes == 12  # the version-1 form is still read
+    assert parse_consequences({"minutes": 500})[0].minutes == 60  # one choice never takes the whole night
 
 
 def test_hash_is_canonical() -> None:

@@ -5,9 +5,13 @@ from ghost_story_factory.pregenerator.tree import Choice, Node, Tree, main_path,
 
 
 def _tree() -> Tree:
-    """root -> a, b; a -> end1, b -> end1 (a merge), b -> end2."""
+    """root -> a, b; a -> end1, b -> end1 (a merge, bridged), b -> end2; two shared runtime endings."""
     s = GameState(scene="s")
     nodes = {
+        "fear": Node(
+            "fear", 2, s, narrative="f", ending={"type": "fear_collapse", "title": "t", "reason": "runtime"}
+        ),
+        "dawn": Node("dawn", 2, s, narrative="d", ending={"type": "dawn", "title": "t", "reason": "runtime"}),
         "root": Node("root", 0, s, narrative="start"),
         "a": Node("a", 1, s, narrative="a"),
         "b": Node("b", 1, s, narrative="b"),
@@ -19,16 +23,20 @@ def _tree() -> Tree:
     nodes["root"].choices = [Choice("go a", {}, "a"), Choice("go b", {}, "b")]
     nodes["a"].choices = [Choice("on", {}, "end1")]
     nodes["b"].choices = [Choice("on", {}, "end1"), Choice("off", {}, "end2")]
-    return Tree(root="root", nodes=nodes, queue=[], registry={}, node_counter=10)
+    nodes["end1"].arrivals = [["a", 0], ["b", 0]]
+    nodes["end1"].bridges = ["From a.", "From b."]
+    runtime = {"fear_collapse": "fear", "dawn": "dawn"}
+    return Tree(root="root", nodes=nodes, queue=[], registry={}, node_counter=10, runtime_endings=runtime)
 
 
 def test_valid_tree_and_report() -> None:
     tree = _tree()
-    assert validate(tree, max_nodes=5) == []
+    assert validate(tree, max_nodes=7) == []
     assert main_path(tree) == ["root", "a", "end1"]
     rep = report(tree)
-    assert rep["nodes"] == 5 and rep["main_path_length"] == 2
-    assert rep["endings_by_type"] == {"dawn": 1, "trapped": 1}
+    assert rep["nodes"] == 7 and rep["main_path_length"] == 2
+    assert rep["endings_by_type"] == {"dawn": 1, "trapped": 1}  # the shared runtime endings are not counted
+    assert rep["shared_arrivals"] == 2
     assert rep["play_minutes_main_path"] == 0.5
 
 
@@ -47,11 +55,16 @@ def test_each_broken_invariant_is_found() -> None:
             Node("lost", 1, GameState(scene="s"), narrative="x", ending={"type": "dawn", "title": "t"}),
         ),
         "exceed the budget": lambda t: None,
+        "no bridge for each": lambda t: setattr(t.nodes["end1"], "bridges", []),
+        "no runtime ending for dawn": lambda t: t.runtime_endings.pop("dawn"),
+        "an arrival b:1 that does not lead to it": lambda t: setattr(
+            t.nodes["end1"], "arrivals", [["a", 0], ["b", 1]]
+        ),
     }
     for expected, breaks in cases.items():
         tree = _tree()
         breaks(tree)
-        budget = 4 if expected == "exceed the budget" else 10
+        budget = 6 if expected == "exceed the budget" else 10
         problems = validate(tree, max_nodes=budget)
         assert any(expected in p for p in problems), (expected, problems)
 
@@ -61,6 +74,7 @@ def test_no_ending_reachable_is_found() -> None:
     # a dead loop-free branch whose leaf pretends to go on: a -> c, c -> (nothing, not an ending)
     tree.nodes["c"] = Node("c", 2, GameState(scene="s"), narrative="c")
     tree.nodes["a"].choices = [Choice("to c", {}, "c")]
+    tree.nodes["end1"].arrivals, tree.nodes["end1"].bridges = [], []  # only b leads there now
     problems = validate(tree, max_nodes=10)
     assert any("no ending is reachable from a" in p for p in problems)
 

@@ -40,7 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="generate a story (resumes unfinished ones)")
     generate.add_argument("--city", required=True)
-    generate.add_argument("--characters", help='comma-separated names, e.g. "保安,调查员"; empty = proposed')
+    generate.add_argument(
+        "--characters",
+        help='comma-separated names, each with an optional ":role", e.g. "书生:落第的读书人,船娘"; '
+        "empty = the writer proposes them; a name without a role gets one from the plan",
+    )
     for option in OPTIONS:
         flag = "--" + option.name.replace("_", "-")
         generate.add_argument(flag, dest=option.name, default=None, help=f"{option.help} [{option.env}]")
@@ -189,19 +193,27 @@ def _show_result(result: GenerationResult, out: Console, settings: Settings, wri
         out.print(f"✅ saved to the library {settings.db} (ID: {result.story_id})", markup=False)
         meta = result.story["meta"]
         table = Table(title=Text(result.story["story"]["title"]))
-        for column in ("character", "nodes", "depth", "main path", "endings", "minutes"):
+        for column in (
+            "character",
+            "nodes",
+            "depth",
+            "main path",
+            "minutes",
+            "endings in 1000 plays",
+            "fear~plan",
+        ):
             table.add_column(column)
         for character in result.story["characters"]:
             rep = character["report"]
-            endings = ", ".join(f"{k} {v}" for k, v in rep["endings_by_type"].items())
             _row(
                 table,
                 character["name"],
                 str(rep["nodes"]),
                 str(rep["max_depth"]),
                 str(rep["main_path_length"]),
-                endings,
                 str(rep["play_minutes_main_path"]),
+                ending_mix_text(rep, settings.lang),
+                _correlation_text(rep),
             )
         out.print(table)
         cost = meta["cost_usd"]
@@ -296,7 +308,26 @@ def _character_summary(character: dict[str, Any]) -> str:
     report = character.get("report") or {}
     if not report:
         return character["name"]
-    return f"{character['name']} ({report.get('nodes')} nodes, path {report.get('main_path_length')})"
+    summary = f"{character['name']} ({report.get('nodes')} nodes, path {report.get('main_path_length')}"
+    if report.get("playtest"):
+        summary += (
+            f"; plays end {ending_mix_text(report, 'en', top=3)}; fear~plan {_correlation_text(report)}"
+        )
+    return summary + ")"
+
+
+def ending_mix_text(report: dict[str, Any], lang: str, top: int = 4) -> str:
+    """The ending mix of the report's random plays, most frequent first, as labels and percentages."""
+    from .vocabulary import ending_label
+
+    mix = (report.get("playtest") or {}).get("ending_mix") or {}
+    ranked = sorted(mix.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return ", ".join(f"{ending_label(kind, lang)} {share:.0%}" for kind, share in ranked) or "-"
+
+
+def _correlation_text(report: dict[str, Any]) -> str:
+    rho = (report.get("playtest") or {}).get("fear_tension_rank_correlation")
+    return "-" if rho is None else f"ρ {rho:.2f}"
 
 
 def _play(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> int:

@@ -16,6 +16,7 @@ from .errors import InputError
 
 MAX_NAME_LENGTH = 200
 MAX_CHARACTERS = 8
+MAX_ROLE_LENGTH = 120
 CHARACTER_SEPARATORS = (",", "，", "、")
 
 
@@ -196,16 +197,33 @@ def check_name(raw: str, what: str) -> str:
     return name
 
 
-def parse_characters(raw: str | None) -> tuple[str, ...]:
-    """Comma-separated character names (``,``, ``，`` or ``、``); empty means let the writer propose."""
+def parse_characters(raw: str | None) -> tuple[tuple[str, str], ...]:
+    """Characters as ``name`` or ``name:role`` (``:`` or ``：``), separated by ``,``, ``，`` or ``、``.
+
+    Returns (name, role) pairs, the role ``""`` when not given (the plan call then proposes one);
+    empty means let the writer propose the characters.
+    """
     if raw is None or not raw.strip():
         return ()
     text = raw
     for separator in CHARACTER_SEPARATORS[1:]:
         text = text.replace(separator, ",")
-    names = tuple(check_name(part, "character") for part in text.split(","))
+    characters = []
+    for part in text.split(","):
+        name, _, role = part.replace("：", ":").partition(":")
+        characters.append((check_name(name, "character"), _check_role(role)))
+    names = [name for name, _ in characters]
     if len(set(names)) != len(names):
         raise InputError("the same character is named twice")
     if len(names) > MAX_CHARACTERS:
         raise InputError(f"at most {MAX_CHARACTERS} characters per story")
-    return names
+    return tuple(characters)
+
+
+def _check_role(raw: str) -> str:
+    role = " ".join(unicodedata.normalize("NFC", raw).split())
+    if len(role) > MAX_ROLE_LENGTH:
+        raise InputError(f"a character's role is longer than {MAX_ROLE_LENGTH} characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cs", "Cf") for ch in role):
+        raise InputError(f"the role {role[:40]!r} contains a control character")
+    return role

@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from .errors import LibraryError
+from .errors import LibraryError, StoryFormatError
+from .model import load_story
 
 SCHEMA_VERSION = 1
 DEFAULT_TIMEOUT_S = 5.0
@@ -210,6 +211,10 @@ class Library:
             tree = character.get("tree")
             if not isinstance(tree, dict):
                 raise bad(f"character {position} ({name}) has no tree")
+        try:  # the typed story model owns the format: nothing it refuses is stored
+            load_story(story)
+        except StoryFormatError as exc:
+            raise bad(str(exc)) from None
 
     # -- public API -------------------------------------------------------------------------------
 

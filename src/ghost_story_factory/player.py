@@ -8,9 +8,14 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from . import runtime
+from .model import Story, load_story
+from .vocabulary import ending_label as _label
+from .vocabulary import lang_of
+
 QUIT_WORDS = frozenset({"q", "quit", "exit", "退出"})
 
-ENDING_LABELS: dict[str, dict[str, str]] = {
+_LABELS: dict[str, dict[str, str]] = {
     "zh": {
         "fear_collapse": "恐惧崩溃",
         "truth_revealed": "真相大白",
@@ -42,6 +47,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "no_items": "无",
         "sep": "：",
         "list_sep": "、",
+        "you_chose": "你选择了：",
         "prompt": "选择 (1-{n}，q 退出)：",
         "invalid": "请输入 1 到 {n} 之间的数字，或 q 退出。",
         "ending": "结局",
@@ -63,6 +69,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "no_items": "none",
         "sep": ": ",
         "list_sep": ", ",
+        "you_chose": "You chose: ",
         "prompt": "Choose (1-{n}, q to quit): ",
         "invalid": "Please type a number from 1 to {n}, or q to quit.",
         "ending": "Ending",
@@ -77,9 +84,7 @@ _LABELS: dict[str, dict[str, str]] = {
 }
 
 
-def _lang(lang: str | None) -> str:
-    """``zh``/``zh-CN``/``zh_Hans`` -> ``zh``; anything else -> ``en``."""
-    return "zh" if (lang or "").lower().startswith("zh") else "en"
+_lang = lang_of
 
 
 def story_lang(story: dict[str, Any]) -> str:
@@ -92,23 +97,22 @@ def story_lang(story: dict[str, Any]) -> str:
 
 def ending_label(kind: str, lang: str = "en") -> str:
     """The human name of an ending type (the raw type when unknown)."""
-    return ENDING_LABELS[_lang(lang)].get(kind, kind)
+    return _label(kind, lang)
 
 
-def state_line(state: dict[str, Any], lang: str = "en") -> str:
-    """One line with the node's state as stored: place, PR, GR, WF, time and items (flags stay hidden)."""
+def state_line(state: runtime.PlayState, lang: str = "en") -> str:
+    """One line with the player's own state: place, fear, truth, familiarity, time and items (flags stay hidden)."""
     labels = _LABELS[_lang(lang)]
     sep = labels["sep"]
-    items = [str(item) for item in state.get("inventory") or []]
+    items = list(state.items)
     parts = [
-        f"{labels['PR']} {state.get('PR', '?')}",
-        f"{labels['GR']} {state.get('GR', '?')}",
-        f"{labels['WF']} {state.get('WF', '?')}",
-        f"{labels['time']} {state.get('time', '?')}",
+        f"{labels['scene']}{sep}{state.scene}",
+        f"{labels['PR']} {state.fear}",
+        f"{labels['GR']} {state.truth}",
+        f"{labels['WF']} {state.familiarity}",
+        f"{labels['time']} {state.clock}",
         f"{labels['items']}{sep}{labels['list_sep'].join(items) if items else labels['no_items']}",
     ]
-    if state.get("scene"):
-        parts.insert(0, f"{labels['scene']}{sep}{state['scene']}")
     return " · ".join(parts)
 
 
@@ -233,51 +237,56 @@ def play(
     out: Console | None = None,
     lang: str | None = None,
 ) -> str | None:
-    """Play one character's graph from its root; returns the ending type reached, or None when quit.
+    """Play one character's graph from its root under the runtime rules; returns the ending type reached,
+    or None when quit.
 
     ``character`` is a name (or a 1-based number); None asks when the story has several.
     ``input_fn`` is called with no argument (the prompt is printed on ``out``) and may raise
-    EOFError, which quits. Labels follow ``lang``, by default the story's language. A graph that
-    points at a missing node, or a node with neither choices nor ending, raises ValueError.
+    EOFError, which quits. Labels follow ``lang``, by default the story's language. A story that does
+    not match the story format raises ValueError with a one-line cause.
     """
     out = _console(out)
     lang = _lang(lang) if lang else story_lang(story)
     labels = _LABELS[lang]
+    typed = _typed(story)
     if character is None:
         character = choose_character(story, input_fn, out, lang=lang)
         if character is None:
             _say(out, labels["quit"])
             return None
-    person = find_character(story, character)
-    tree = person["tree"]
-    nodes: dict[str, Any] = tree["nodes"]
-    title = (story.get("story") or {}).get("title") or ""
-    _say(out, f"{title} — {person['name']}" if title else str(person["name"]), "bold")
-    node_id: str = tree["root"]
+    person = typed.character(str(find_character(story, character)["name"]))
+    tree = person.tree
+    title = typed.story.title
+    _say(out, f"{title} — {person.name}" if title else person.name, "bold")
+    state = runtime.start(tree)
     while True:
-        node = nodes.get(node_id)
-        if node is None:
-            raise ValueError(f"the graph of {person['name']!r} is broken: node {node_id} is missing")
+        node = tree.nodes[state.node]
         _say(out)
-        _say(out, str(node.get("narrative") or ""))
-        _say(out, state_line(node.get("state") or {}, lang), "dim")
-        ending = node.get("ending")
-        if ending:
-            kind = str(ending.get("type", ""))
-            line = f"{labels['ending']}{labels['sep']}{ending_label(kind, lang)}"
-            if ending.get("title"):
-                line += f" — {ending['title']}"
+        _say(out, node.narrative)
+        _say(out, state_line(state, lang), "dim")
+        if node.ending:
+            line = f"{labels['ending']}{labels['sep']}{ending_label(node.ending.type, lang)}"
+            if node.ending.title:
+                line += f" — {node.ending.title}"
             _say(out, line, "bold magenta")
-            return kind
-        choices = node.get("choices") or []
-        if not choices:
-            raise ValueError(
-                f"the graph of {person['name']!r} is broken: {node_id} has neither choices nor an ending"
-            )
-        for number, choice in enumerate(choices, 1):
-            _say(out, f"  {number}. {choice['text']}")
-        picked = _ask(len(choices), input_fn, out, lang)
+            return node.ending.type
+        for number, choice in enumerate(node.choices, 1):
+            _say(out, f"  {number}. {choice.text}")
+        picked = _ask(len(node.choices), input_fn, out, lang)
         if picked is None:
             _say(out, labels["quit"])
             return None
-        node_id = choices[picked - 1]["next"]
+        _say(out)
+        _say(out, labels["you_chose"] + node.choices[picked - 1].text, "italic")
+        state, arrival = runtime.take(tree, state, picked - 1)
+        if arrival.bridge:
+            _say(out, arrival.bridge)
+
+
+def _typed(story: dict[str, Any]) -> Story:
+    from .errors import StoryFormatError
+
+    try:
+        return load_story(story)
+    except StoryFormatError as exc:
+        raise ValueError(str(exc)) from None
