@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import __version__
+from ..errors import GhostStoryError, Interrupted
 from ..model import FORMAT_VERSION, load_story
 from ..playtest import playtest
-from ..errors import GhostStoryError, Interrupted
 from ..writers import prompts
 from ..writers.base import Usage, Writer
 from .builder import Budget, StoryContext, TreeBuilder, TreeSettings, answer, tree_settings_dict
@@ -231,7 +231,9 @@ class StoryGenerator:
         plan = {k: reply[k] for k in ("beats", "endings", "clues", "flags", "items")}
         checkpoint.plans[character["name"]] = plan
         self._save(checkpoint)
-        self.progress.line("plan", name=character["name"], beats=len(plan["beats"]), endings=len(plan["endings"]))
+        self.progress.line(
+            "plan", name=character["name"], beats=len(plan["beats"]), endings=len(plan["endings"])
+        )
         return plan
 
     async def _build_tree(
@@ -363,7 +365,9 @@ def export_tree(tree: dict[str, Any]) -> dict[str, Any]:
         for nid, n in tree["nodes"].items()
     }
     for nid, node in tree["nodes"].items():
-        for (parent, index), bridge in zip(node.get("arrivals") or [], node.get("bridges") or [], strict=False):
+        for (parent, index), bridge in zip(
+            node.get("arrivals") or [], node.get("bridges") or [], strict=False
+        ):
             nodes[parent]["choices"][index]["bridge"] = bridge
     runtime = tree.get("runtime_endings") or {}
     return {"root": tree["root"], "nodes": nodes, "runtime_endings": dict(runtime)}
