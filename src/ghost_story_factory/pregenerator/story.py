@@ -364,7 +364,7 @@ def export_tree(tree: dict[str, Any]) -> dict[str, Any]:
         nid: {**{k: n[k] for k in keep}, "choices": [{**c, "bridge": ""} for c in n["choices"]]}
         for nid, n in tree["nodes"].items()
     }
-    for nid, node in tree["nodes"].items():
+    for node in tree["nodes"].values():
         for (parent, index), bridge in zip(
             node.get("arrivals") or [], node.get("bridges") or [], strict=False
         ):
