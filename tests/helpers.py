@@ -59,7 +59,7 @@ def generate(
     writer: Any,
     *,
     city: str = "上海",
-    characters: tuple[str, ...] = ("保安", "调查员"),
+    characters: tuple[Any, ...] = ("保安", "调查员"),  # names, or (name, role) pairs
     lang: str = "zh",
     checkpoint_dir: Path | None = None,
     budget: Budget | None = None,
