@@ -129,3 +129,30 @@ def test_play_and_export_of_a_missing_story_fail_in_one_line(tmp_path: Path) -> 
         result = ghost(tmp_path, *args)
         assert result.returncode in (1, 2)
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_version_1_checkpoint_is_refused_in_one_line_and_left_in_place(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    old = {"format_version": 1, "kind": "characters", "city": "上海", "run_id": "r", "settings": {},
+           "documents": {}, "characters": [{"name": "保安"}], "completed": {}}  # fmt: skip
+    path = folder / "上海_characters.json"
+    path.write_bytes(orjson.dumps(old))
+    made = ghost(tmp_path, "generate", "--city", "上海", *SMALL)
+    assert made.returncode == 1
+    lines = [line for line in made.stderr.splitlines() if line.startswith("error")]
+    assert len(lines) == 1 and "older version" in lines[0] and "Traceback" not in made.stderr
+    assert "run the same command again" not in made.stderr
+    assert path.read_bytes() == orjson.dumps(old), "the old checkpoint must stay for the old version"
+
+
+def test_characters_take_a_role_and_the_plan_gives_the_others_one(tmp_path: Path) -> None:
+    made = ghost(
+        tmp_path, "generate", "--city", "杭州", "--characters", "书生：落第的读书人、船娘", *SMALL, "--json"
+    )
+    assert made.returncode == 0, made.stderr
+    story = orjson.loads(ghost(tmp_path, "export", "1", "--format", "json").stdout)
+    roles = {c["name"]: c["role"] for c in story["characters"]}
+    assert roles["书生"] == "落第的读书人" and roles["船娘"].strip()
+    beats = story["characters"][0]["plan"]["beats"]
+    assert [b["depth"] for b in beats] == list(range(7)) and all(0 <= b["tension"] <= 100 for b in beats)

@@ -310,7 +310,10 @@ class CheckpointStore:
             document = orjson.loads(raw)
             if not isinstance(document, dict):
                 raise ValueError("not a JSON object")
-            if isinstance(document.get("format_version"), int) and 0 < document["format_version"] < FORMAT_VERSION:
+            if (
+                isinstance(document.get("format_version"), int)
+                and 0 < document["format_version"] < FORMAT_VERSION
+            ):
                 raise CheckpointVersionError(
                     f"the checkpoints of {self.city!r} in {self.folder} were written by an older version "
                     f"(checkpoint format {document['format_version']}): finish them with that version, or move "
@@ -470,6 +473,16 @@ def list_unfinished(folder: Path) -> list[dict[str, Any]]:
     for path in sorted(Path(folder).glob("*_characters.json")):
         try:
             document = orjson.loads(path.read_bytes())
+            if document.get("format_version") != FORMAT_VERSION:
+                version = document.get("format_version")
+                found.append(
+                    {
+                        "city": document.get("city"),
+                        "file": path.name,
+                        "error": f"checkpoint format {version}, not {FORMAT_VERSION}: written by another version",
+                    }
+                )
+                continue
             city = document["city"]
             names = [c["name"] for c in document["characters"]]
             store = CheckpointStore(Path(folder), city, lambda _msg: None)

@@ -1,8 +1,8 @@
 """Builds the request of every generation call from plain story data, in Chinese or English.
 
-Prompts use only the story documents, the character, the node's own path and its state: no
-timestamps and nothing that depends on the order replies came back, so a rerun asks the same
-questions and the journal can answer them.
+What each call asks and answers is in docs/writer-requests.md. Prompts use only the story documents,
+the character, its plan, and the node's place in the graph: no timestamps and nothing that depends on
+the order replies came back, so a rerun asks the same questions and the journal can answer them.
 """
 
 from __future__ import annotations
@@ -246,11 +246,18 @@ def node_request(
         "TASK: "
         + _task(ending, runtime_ending, planned_endings, may_end, branching, max_depth, after["tension"])
     )
-    planned_types = tuple(e["type"] for e in planned_endings)
+    planned_types = tuple(dict.fromkeys(e["type"] for e in planned_endings)) or schemas.ENDING_TYPES
+    closing = runtime_ending or (ending if ending != "planned" else None)
+    if closing:
+        shape, types = "ending", (closing,)
+    elif ending == "planned":
+        shape, types = "ending", planned_types
+    else:
+        shape, types = ("either" if may_end else "choices"), planned_types
     return Request(
         kind="node",
         schema_name="dialogue_node",
-        schema=schemas.node_schema(branching, len(arrivals)),
+        schema=schemas.node_schema(branching, len(arrivals), shape, types),
         system=_system(lang, story, character, plan),
         prompt="\n".join(lines),
         context={
@@ -275,6 +282,6 @@ def node_request(
             "runtime_ending": runtime_ending,
         },
         check=lambda reply: schemas.check_node(
-            reply, runtime_ending or ending, may_end and not ending, planned_types
+            reply, runtime_ending or ending, may_end and not ending, types
         ),
     )

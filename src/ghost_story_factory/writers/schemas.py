@@ -61,11 +61,32 @@ CONSEQUENCES = _obj(
     }
 )
 
-_ENDING = _obj({"type": {"type": "string", "enum": list(ENDING_TYPES)}, "title": _STR})
+
+def _ending(types: tuple[str, ...] = ENDING_TYPES) -> dict[str, Any]:
+    return _obj({"type": {"type": "string", "enum": list(types)}, "title": {**_STR, "maxLength": 80}})
 
 
-def node_schema(branching: int, arrivals: int) -> dict[str, Any]:
-    """A node: narrative, one bridge per arrival, and 2..branching choices or an ending with no choices."""
+def node_schema(
+    branching: int, arrivals: int, shape: str = "either", ending_types: tuple[str, ...] = ENDING_TYPES
+) -> dict[str, Any]:
+    """A node reply of exactly the shape this node needs, so a decoder that honours the schema gives a usable one.
+
+    ``shape`` is "choices" (2..branching choices, ending null), "ending" (no choices, an ending of one of
+    ``ending_types``) or "either" (the writer may end here: choices, or an ending; :func:`check_node`
+    refuses both or neither). ``arrivals`` is the exact number of bridges.
+    """
+    choices: dict[str, Any] = {
+        "type": "array",
+        "maxItems": branching if shape != "ending" else 0,
+        "items": _obj({"text": {**_STR, "maxLength": 200}, "consequences": CONSEQUENCES}),
+    }
+    if shape == "choices":
+        choices["minItems"] = 2
+        ending: dict[str, Any] = {"type": "null"}
+    elif shape == "ending":
+        ending = _ending(ending_types)
+    else:
+        ending = {"anyOf": [_ending(ending_types), {"type": "null"}]}
     return _obj(
         {
             "narrative": {"type": "string", "minLength": 1, "maxLength": NARRATIVE_MAX},
@@ -75,14 +96,16 @@ def node_schema(branching: int, arrivals: int) -> dict[str, Any]:
                 "minItems": arrivals,
                 "maxItems": arrivals,
             },
-            "choices": {
-                "type": "array",
-                "maxItems": branching,
-                "items": _obj({"text": {**_STR, "maxLength": 200}, "consequences": CONSEQUENCES}),
-            },
-            "ending": {"anyOf": [_ENDING, {"type": "null"}]},
+            "choices": choices,
+            "ending": ending,
         }
     )
+
+
+def is_open_node(schema: dict[str, Any]) -> bool:
+    """True for the "either" shape of :func:`node_schema`: the writer chooses between choices and an ending."""
+    ending = schema.get("properties", {}).get("ending", {})
+    return "anyOf" in ending and "narrative" in schema.get("properties", {})
 
 
 def plan_schema(max_depth: int) -> dict[str, Any]:
@@ -202,18 +225,21 @@ def check_characters(reply: dict[str, Any]) -> list[str]:
     return []
 
 
-_LOCAL_ONLY = frozenset({"minLength", "maxLength", "minItems", "maxItems", "pattern", "minimum", "maximum"})
+# Keywords kept only for the local check: constrained decoders do not enforce string lengths and
+# patterns the same way, and a schema that asks for them can be refused outright. Counts, enums and
+# numeric bounds are sent: they are what makes a schema-valid reply usable.
+LOCAL_ONLY = frozenset({"minLength", "maxLength", "pattern"})
 
 
-def wire_schema(schema: Any) -> Any:
-    """The schema as sent to an API: without length, count and pattern constraints.
+def wire_schema(schema: Any, refused: frozenset[str] = frozenset()) -> Any:
+    """The schema as sent to an API: without the local-only keywords and any the provider ``refused``.
 
-    Providers' strict modes accept different subsets of JSON Schema, and some reject these
-    keywords outright; every reply is still validated here against the full schema, so
-    dropping them on the wire loses no check.
+    Every reply is still validated here against the full schema, so dropping a keyword on the wire
+    loses no check, only the decoder's help.
     """
+    drop = LOCAL_ONLY | refused
     if isinstance(schema, dict):
-        return {key: wire_schema(value) for key, value in schema.items() if key not in _LOCAL_ONLY}
+        return {key: wire_schema(value, refused) for key, value in schema.items() if key not in drop}
     if isinstance(schema, list):
-        return [wire_schema(item) for item in schema]
+        return [wire_schema(item, refused) for item in schema]
     return schema
