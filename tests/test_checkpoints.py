@@ -124,3 +124,42 @@ def test_cleanup_deletes_only_this_citys_files(tmp_path: Path) -> None:
     deleted = mine.cleanup(["保安"])
     assert [p.name for p in deleted] == ["上海_保安_tree.json"]
     assert other.tree_path("保安").exists()
+
+
+def test_billed_invalid_replies_survive_a_failed_run_and_join_the_answer_once(tmp_path: Path) -> None:
+    """A reply that failed validation was still paid for: after the run gives up (or dies), the rerun's
+    answer carries its tokens and calls, exactly once."""
+    import asyncio
+
+    from ghost_story_factory.errors import InvalidReply
+    from ghost_story_factory.pregenerator.builder import answer
+    from ghost_story_factory.writers.base import Reply, Request
+
+    request = Request(kind="documents", schema_name="d", schema={"type": "object", "required": ["x"]},
+                      system="s", prompt="p")  # fmt: skip
+
+    class Billed:
+        name, model = "openai", "m"
+
+        def __init__(self, replies: list[str]) -> None:
+            self.replies = replies
+
+        async def complete(self, request: Request, retries: list) -> Reply:
+            return Reply(self.replies.pop(0), Usage(10, 5, 0))
+
+        async def aclose(self) -> None: ...
+
+    path = tmp_path / "journal.jsonl"
+    first = Journal(path, warn=print)
+    with pytest.raises(InvalidReply):
+        asyncio.run(answer(Billed(["nope", "{}"]), first, request, attempts=2))
+    first.close()
+    second = Journal(path, warn=print)  # the rerun, in a new process
+    assert second.spent_before(request.key()) == (Usage(20, 10, 0), 2)
+    result = asyncio.run(answer(Billed(['{"x": 1}']), second, request, attempts=2))
+    assert (result.usage, result.attempts) == (Usage(30, 15, 0), 3)
+    second.close()
+    third = Journal(path, warn=print)
+    known = third.get(request.key())
+    assert known is not None and known.usage == Usage(30, 15, 0) and third.attempts_of(request.key()) == 3
+    assert third.spent_before(request.key()) == (Usage(), 0), "the failed replies must not be counted twice"

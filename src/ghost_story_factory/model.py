@@ -62,7 +62,9 @@ class Choice(_Model):
     text: str = Field(min_length=1)
     consequences: Consequences
     next: str
-    bridge: str = Field(default="", description="shown before the next node's narrative; non-empty into shared nodes")
+    bridge: str = Field(
+        default="", description="shown before the next node's narrative; non-empty into shared nodes"
+    )
 
 
 class Ending(_Model):
@@ -261,7 +263,9 @@ def load_story(data: Any) -> Story:
     if version == 1:
         data = _upgrade_v1(data)
     elif version != FORMAT_VERSION:
-        raise StoryFormatError(f"story format version {version!r} is not supported (this version reads 1 and 2)")
+        raise StoryFormatError(
+            f"story format version {version!r} is not supported (this version reads 1 and 2)"
+        )
     try:
         return Story.model_validate(data)
     except ValidationError as exc:

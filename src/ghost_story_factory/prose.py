@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 # A sentence ends after 。！？ (zh, with any closing quote), after . ! ? followed by white space or the end
 # (en, with any closing quote), or at a line break.
-_CLOSE = "」”』’\"）)"  # closing quotes and brackets that stay with their sentence
+_CLOSE = '」”』’"）)'  # closing quotes and brackets that stay with their sentence
 _SENTENCE = re.compile(f".+?(?:[。！？]+[{_CLOSE}]*|[.!?…]+[{_CLOSE}']*(?=\\s|$)|$)")
 
 

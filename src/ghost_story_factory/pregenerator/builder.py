@@ -79,7 +79,10 @@ async def answer(writer: Writer, journal: Journal, request: Request, attempts: i
     known = journal.get(key)
     if known is not None:  # paid in an earlier process: its calls count once, as its tokens do
         return Answer(data=known.data, usage=known.usage, attempts=journal.attempts_of(key))
-    result = await ask(writer, request, attempts)
+    before, calls_before = journal.spent_before(key)  # billed in a process that crashed or gave up
+    result = await ask(writer, request, attempts, on_reply=lambda reply: journal.spend(key, reply.usage))
+    result.usage.add(before)
+    result.attempts += calls_before
     journal.append(key, result)
     return result
 
@@ -147,9 +150,8 @@ class TreeBuilder:
                 self._levels[node.depth].append(node)
         try:
             await self._grow(tree)
-        except (WriterError, Interrupted, BudgetReached) as exc:
-            if isinstance(exc, WriterError) and isinstance(exc.usage, Usage):
-                self.usage.add(exc.usage)
+        except (WriterError, Interrupted, BudgetReached):
+            # A failed call's billed replies are in the journal: they join its answer on the rerun.
             self.save(tree)
             raise
         self.save(tree)

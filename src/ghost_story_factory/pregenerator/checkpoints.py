@@ -131,6 +131,9 @@ class Journal:
         self._warn = warn
         self._answers: dict[str, Answer] = {}
         self._attempts: dict[str, int] = {}  # the calls each recorded reply took when it was asked
+        # Billed replies to requests not answered yet (invalid ones, or cut short by a crash): their
+        # tokens and calls join the answer when it comes, so nothing billed is ever lost from the totals.
+        self._spent: dict[str, tuple[Usage, int]] = {}
         self._file: Any = None
         self._load()
 
@@ -151,10 +154,16 @@ class Journal:
         for line in lines:
             try:
                 record = orjson.loads(line)
+                if record.get("spent"):
+                    usage, calls = self._spent.get(record["key"], (Usage(), 0))
+                    usage.add(Usage.from_dict(record["usage"]))
+                    self._spent[record["key"]] = (usage, calls + 1)
+                    continue
                 self._answers[record["key"]] = Answer(
                     data=record["data"], usage=Usage.from_dict(record["usage"]), attempts=0
                 )
                 self._attempts[record["key"]] = int(record.get("attempts", 1))
+                self._spent.pop(record["key"], None)  # the answer already carries those tokens
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue  # a line torn by a crash: that reply will simply be asked again
 
@@ -168,16 +177,25 @@ class Journal:
         """How many calls a recorded reply took when it was asked (counted once, like its tokens)."""
         return self._attempts.get(key, 0)
 
+    def spent_before(self, key: str) -> tuple[Usage, int]:
+        """Tokens and calls billed for ``key`` by earlier processes that never got a valid reply."""
+        usage, calls = self._spent.get(key, (Usage(), 0))
+        return Usage(usage.prompt, usage.completion, usage.cached), calls
+
+    def spend(self, key: str, usage: Usage) -> None:
+        """Record one billed reply that failed validation, the moment it arrives."""
+        self._write({"key": key, "spent": True, "usage": usage.to_dict()})
+
     def append(self, key: str, answer: Answer) -> None:
         """Record a reply durably before it is used. A failing disk warns and is not retried."""
         self._answers[key] = answer
         self._attempts[key] = answer.attempts
-        record = {
-            "key": key,
-            "data": answer.data,
-            "usage": answer.usage.to_dict(),
-            "attempts": answer.attempts,
-        }
+        self._spent.pop(key, None)
+        self._write(
+            {"key": key, "data": answer.data, "usage": answer.usage.to_dict(), "attempts": answer.attempts}
+        )
+
+    def _write(self, record: dict[str, Any]) -> None:
         try:
             if self._file is None:
                 self._file = open(self.path, "ab")  # noqa: SIM115 - kept open for the run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
@@ -138,10 +139,12 @@ def problems_with(request: Request, text: str) -> tuple[dict[str, Any] | None, l
         return None, ["the reply must be a JSON object"]
     validator = _validator(orjson.dumps(request.schema, option=orjson.OPT_SORT_KEYS))
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        return None, [_describe(error) for error in errors[:5]]
-    extra = request.check(data) if request.check else []
-    return (None, extra) if extra else (data, [])
+    problems = [_describe(error) for error in errors[:8]]
+    if request.check:
+        # The checks name what the schema cannot; on a reply of the wrong shape some cannot run.
+        with contextlib.suppress(KeyError, TypeError, AttributeError, IndexError):
+            problems += request.check(data)
+    return (None, problems) if problems else (data, [])
 
 
 @functools.lru_cache(maxsize=32)
@@ -155,10 +158,17 @@ def _describe(error: Any) -> str:
     return f"{where}: {error.message[:200]}"
 
 
-async def ask(writer: Writer, request: Request, attempts: int = DEFAULT_ATTEMPTS) -> Answer:
+async def ask(
+    writer: Writer,
+    request: Request,
+    attempts: int = DEFAULT_ATTEMPTS,
+    on_reply: Callable[[Reply], None] | None = None,
+) -> Answer:
     """Ask until a reply validates, at most ``attempts`` times, telling the writer what was wrong.
 
-    Raises :class:`InvalidReply` when every attempt failed; nothing invalid is ever returned.
+    ``on_reply`` sees every billed reply that failed validation, as it arrives (the journal records its
+    tokens, so a crash never loses them; a valid reply comes back in the answer, journaled at once). Raises :class:`InvalidReply` when every attempt failed; nothing
+    invalid is ever returned.
     """
     usage = Usage()
     retries: list[Retry] = []
@@ -166,8 +176,10 @@ async def ask(writer: Writer, request: Request, attempts: int = DEFAULT_ATTEMPTS
         reply = await writer.complete(request, retries)
         usage.add(reply.usage)
         data, problems = problems_with(request, reply.text)
-        if data is not None:
+        if data is not None:  # the caller journals it at once, with every attempt's tokens
             return Answer(data=data, usage=usage, attempts=attempt)
+        if on_reply is not None:
+            on_reply(reply)
         retries.append(Retry(reply=reply.text[:4000], error="; ".join(problems)))
     error = InvalidReply(
         f"the writer gave {attempts} invalid replies to a {request.kind} request; "
