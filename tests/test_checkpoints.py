@@ -41,7 +41,7 @@ from ghost_story_factory.writers.base import Answer, Usage
 )
 def test_safe_names_are_safe_and_distinct(name: str) -> None:
     safe = safe_name(name)
-    assert safe and len(safe) <= 60
+    assert safe and len(safe.encode("utf-8")) <= 110
     assert "/" not in safe and "\\" not in safe and ".." not in safe and not safe.startswith(".")
     assert all(unicodedata.category(ch)[0] != "C" for ch in safe)
     assert safe.upper() not in ("CON", "NUL")
@@ -49,7 +49,8 @@ def test_safe_names_are_safe_and_distinct(name: str) -> None:
 
 
 def test_readable_names_stay_readable_and_underscores_cannot_collide() -> None:
-    assert safe_name("上海") == "上海" and safe_name("Zoë🕯️") == "Zoë🕯️"
+    assert safe_name("上海") == "上海" and safe_name("zoë🕯️") == "zoë🕯️"
+    assert safe_name("Zoë🕯️").startswith("Zoë🕯️-")  # still readable; hashed since case could collide
     city_a, character_a = safe_name("a_b"), safe_name("c")
     city_b, character_b = safe_name("a"), safe_name("b_c")
     assert f"{city_a}_{character_a}" != f"{city_b}_{character_b}"
@@ -163,3 +164,55 @@ def test_billed_invalid_replies_survive_a_failed_run_and_join_the_answer_once(tm
     known = third.get(request.key())
     assert known is not None and known.usage == Usage(30, 15, 0) and third.attempts_of(request.key()) == 3
     assert third.spent_before(request.key()) == (Usage(), 0), "the failed replies must not be counted twice"
+
+
+def test_a_process_that_opened_the_lock_before_it_was_deleted_cannot_run_beside_the_new_owner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finished run deletes its lock file; a process that opened the old file just before locks the
+    deleted file, sees the path now names another file, and meets the new owner's lock instead."""
+    import fcntl
+
+    from ghost_story_factory.errors import CheckpointLocked
+    from ghost_story_factory.pregenerator import checkpoints
+
+    first = CheckpointStore(tmp_path, "上海", print)
+    newcomer = CheckpointStore(tmp_path, "上海", print)
+    late = CheckpointStore(tmp_path, "上海", print)
+    first.acquire_lock()
+    real_flock = fcntl.flock
+    raced = []
+
+    def flock_after_the_race(fd: int, operation: int) -> None:
+        if not raced:  # between late's open and its lock: the owner finishes and a new run starts
+            raced.append(True)
+            first.release_lock()
+            assert not first.lock_path.exists()
+            newcomer.acquire_lock()
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(checkpoints.fcntl, "flock", flock_after_the_race)
+    with pytest.raises(CheckpointLocked):
+        late.acquire_lock()
+    monkeypatch.setattr(checkpoints.fcntl, "flock", real_flock)
+    newcomer.release_lock()
+    assert not newcomer.lock_path.exists(), "a run that ends leaves no lock file"
+    late.acquire_lock()  # free again
+    late.release_lock()
+
+
+def test_quarantining_twice_within_a_second_keeps_both_files(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path, "上海", print)
+    for content in (b"first broken", b"second broken"):
+        store.characters_path.write_bytes(content)
+        store.quarantine(store.characters_path, "test")
+    kept = sorted(p.read_bytes() for p in tmp_path.glob("*.corrupt-*"))
+    assert kept == [b"first broken", b"second broken"]
+
+
+def test_names_that_could_share_a_file_never_do() -> None:
+    assert safe_name("x:") != safe_name(safe_name("x:"))  # a literal name shaped like a changed one
+    assert safe_name("Paris").casefold() != safe_name("paris").casefold()  # case-insensitive filesystems
+    assert safe_name("CON.txt") != "CON.txt" and safe_name("con") != "con"
+    long = safe_name("👻" * 60)
+    assert len(long.encode("utf-8")) <= 110 and len(f"{long}_{long}_journal.jsonl".encode()) < 255

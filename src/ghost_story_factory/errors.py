@@ -72,3 +72,9 @@ class CheckpointVersionError(GhostStoryError):
     """Checkpoints written by an older version of the checkpoint format: finish them there or start over."""
 
     exit_code = 1
+
+
+class CheckpointError(GhostStoryError):
+    """The checkpoint folder cannot be written at all, so a run could not keep its work."""
+
+    exit_code = 1

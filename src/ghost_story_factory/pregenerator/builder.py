@@ -25,10 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from ..errors import BudgetReached, Interrupted, WriterError
+from ..text import clean_line
 from ..vocabulary import FEAR_MAX, minutes
 from ..writers import prompts
-from ..writers.base import Answer, Request, Usage, Writer, ask
+from ..writers.base import Answer, Request, Usage, Writer, ask, problems_with
 from .checkpoints import CheckpointStore, Journal, TreeCheckpoint
 from .progress import Progress
 from .state import GameState, apply, parse_consequences
@@ -77,7 +80,9 @@ async def answer(writer: Writer, journal: Journal, request: Request, attempts: i
     """A validated reply: from the journal when this request was answered before, else asked."""
     key = request.key()
     known = journal.get(key)
-    if known is not None:  # paid in an earlier process: its calls count once, as its tokens do
+    # Paid in an earlier process: its calls count once, as its tokens do. A journal line is a file
+    # on disk like any other: it is used only when it still passes this request's checks.
+    if known is not None and not problems_with(request, orjson.dumps(known.data).decode())[1]:
         return Answer(data=known.data, usage=known.usage, attempts=journal.attempts_of(key))
     before, calls_before = journal.spent_before(key)  # billed in a process that crashed or gave up
     result = await ask(writer, request, attempts, on_reply=lambda reply: journal.spend(key, reply.usage))
@@ -373,8 +378,10 @@ class TreeBuilder:
             tree.ignored_values += ignored
             child_state = apply(node.state, consequences)
             index = len(node.choices)
-            target, slack = self._place_child(tree, node, raw["text"], index, child_state, slack)
-            node.choices.append(Choice(raw["text"].strip(), consequences.to_dict(), target))
+            target, slack = self._place_child(
+                tree, node, clean_line(raw["text"], 200), index, child_state, slack
+            )
+            node.choices.append(Choice(clean_line(raw["text"], 200), consequences.to_dict(), target))
 
     def _place_child(
         self, tree: Tree, parent: Node, via: str, via_index: int, state: GameState, slack: int

@@ -19,6 +19,7 @@ import fcntl
 import glob
 import hashlib
 import os
+import re
 import socket
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -28,15 +29,18 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import ValidationError as PydanticError
 
-from ..errors import CheckpointLocked, CheckpointVersionError
+from ..errors import CheckpointError, CheckpointLocked, CheckpointVersionError
+from ..model import Plan
 from ..writers.base import Answer, Usage
 from .tree import Node, Tree
 
 FORMAT_VERSION = 2  # 2: plans, bridges, shared runtime endings, level-by-level growth
-_NAME_CAP = 48
+_NAME_BYTES = 96  # UTF-8 bytes: two names, a hash each and a suffix stay under the 255-byte file-name limit
 _UNSAFE = set('/\\:*?"<>|') | {"\x00"}
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
+_HASHED = re.compile(r"-[0-9a-f]{8}$")  # what a changed name ends with: a literal name like it is hashed too
 
 Warn = Callable[[str], None]
 
@@ -44,19 +48,29 @@ Warn = Callable[[str], None]
 def safe_name(name: str) -> str:
     """A file-name part for any filesystem that keeps Unicode letters and emoji readable.
 
-    Separators, control characters and leading dots are replaced; long names are cut. Whenever
-    the result differs from the name, or the name holds ``_`` (our separator), a short hash of
-    the name is appended so two names never share a file.
+    Separators, control characters and leading dots are replaced; long names are cut to a number of
+    UTF-8 bytes. A short hash of the exact name is appended whenever the result differs from the name,
+    or the name holds ``_`` (our separator), has letters of both cases (``Paris`` and ``paris`` must not
+    share a file on a case-insensitive filesystem), is a Windows device name (``CON``, ``con.txt``), or
+    already ends like a hash: so two names never share a file.
     """
     nfc = unicodedata.normalize("NFC", name)
     cleaned = "".join(
         "-" if ch in _UNSAFE or unicodedata.category(ch)[0] == "C" or ch.isspace() else ch for ch in nfc
     ).lstrip(".-")
-    if len(cleaned) > _NAME_CAP:
-        cleaned = cleaned[:_NAME_CAP]
-    if cleaned == nfc and "_" not in nfc and nfc.upper() not in _RESERVED and nfc:
+    while len(cleaned.encode("utf-8")) > _NAME_BYTES:
+        cleaned = cleaned[:-1]
+    plain = (
+        nfc
+        and cleaned == nfc
+        and "_" not in nfc
+        and nfc == nfc.casefold()
+        and nfc.split(".")[0].upper() not in _RESERVED
+        and not _HASHED.search(nfc)
+    )
+    if plain:
         return nfc
-    digest = hashlib.sha256(nfc.encode()).hexdigest()[:8]
+    digest = hashlib.sha256(nfc.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return f"{cleaned}-{digest}" if cleaned else digest
 
 
@@ -135,6 +149,7 @@ class Journal:
         # tokens and calls join the answer when it comes, so nothing billed is ever lost from the totals.
         self._spent: dict[str, tuple[Usage, int]] = {}
         self._file: Any = None
+        self._failing = False
         self._load()
 
     def _load(self) -> None:
@@ -203,11 +218,18 @@ class Journal:
             self._file.flush()
             os.fsync(self._file.fileno())
         except OSError as exc:
-            self._warn(f"cannot append to journal {self.path.name}: {exc.strerror}")
+            if not self._failing:  # once: a full disk would otherwise warn on every reply
+                self._warn(f"cannot append to journal {self.path.name}: {exc.strerror}; generation goes on")
+            self._failing = True
+        else:
+            self._failing = False
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as exc:  # a full disk can fail the last flush: the lines before it are synced
+                self._warn(f"cannot close journal {self.path.name}: {exc.strerror}")
             self._file = None
 
 
@@ -352,6 +374,10 @@ class CheckpointStore:
         """Move an unusable checkpoint aside as ``*.corrupt-<time>``; it is never deleted."""
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         target = path.with_name(f"{path.name}.corrupt-{stamp}")
+        number = 1
+        while target.exists():  # two quarantines within a second keep both files
+            number += 1
+            target = path.with_name(f"{path.name}.corrupt-{stamp}-{number}")
         try:
             os.replace(path, target)
         except OSError as exc:
@@ -364,6 +390,7 @@ class CheckpointStore:
         if document is None:
             return None
         try:
+            _check_story_document(document)
             characters = [dict(c) for c in document["characters"]]
             names = [str(c["name"]) for c in characters]
             completed = dict(document["completed"])
@@ -408,30 +435,57 @@ class CheckpointStore:
             return None
 
     def journal(self, character: str | None) -> Journal:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # a folder that cannot be made warns when written to
+            self.folder.mkdir(parents=True, exist_ok=True)
         return Journal(self.journal_path(character), self._warn)
 
     # lock and cleanup ----------------------------------------------------------------------
     def acquire_lock(self) -> str | None:
         """Hold the city's lock for this process; returns a notice when a dead owner's lock was taken.
 
-        flock is released by the kernel when its process dies, so a lock file left by a crash
-        never blocks a rerun; the pid and host inside are only there to name the owner.
+        flock is released by the kernel when its process dies, so a lock file left by a crash never
+        blocks a rerun; the pid and host inside are only there to name the owner. The file is deleted
+        only by its holder, while holding it, so a process that opened it just before checks after
+        locking that the path still names the file it locked, and starts over when it does not.
         """
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        previous = os.read(fd, 4096)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            owner = _describe_owner(previous)
-            raise CheckpointLocked(
-                f"another generation of {self.city!r} is running ({owner}); wait for it or stop it"
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CheckpointError(
+                f"cannot create the checkpoint folder {self.folder}: {exc.strerror}"
             ) from None
-        os.ftruncate(fd, 0)
-        owner = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": _now_iso()}
-        os.pwrite(fd, orjson.dumps(owner), 0)
+        for _ in range(100):
+            try:
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise CheckpointError(
+                    f"cannot write in the checkpoint folder {self.folder} ({exc.strerror}): nothing could be "
+                    "saved; choose another --checkpoint-dir"
+                ) from None
+            previous = os.read(fd, 4096)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise CheckpointLocked(
+                    f"another generation of {self.city!r} is running ({_describe_owner(previous)}); "
+                    "wait for it or stop it"
+                ) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.lock_path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the holder deleted it between our open and our lock: take the new file
+        else:  # pragma: no cover - a hundred deletions in a row
+            raise CheckpointLocked(f"the lock of {self.city!r} keeps changing; try again")
+        try:
+            os.ftruncate(fd, 0)
+            owner = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": _now_iso()}
+            os.pwrite(fd, orjson.dumps(owner), 0)
+        except OSError as exc:  # the lock holds without its note: only the owner's name is lost
+            self._warn(f"cannot write the lock note in {self.folder}: {exc.strerror}; generation goes on")
         self._lock_fd = fd
         return (
             f"took over a lock left by a process that ended ({_describe_owner(previous)})"
@@ -439,15 +493,12 @@ class CheckpointStore:
             else None
         )
 
-    def release_lock(self, remove: bool = False) -> None:
+    def release_lock(self) -> None:
+        """Give the lock up and delete its file (still holding it, so no one else can be using it)."""
         if self._lock_fd is None:
             return
-        if remove:
-            with contextlib.suppress(OSError):
-                self.lock_path.unlink()
-        else:  # a clean stop leaves no owner behind, so the rerun has nothing to take over
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._lock_fd, 0)
+        with contextlib.suppress(OSError):
+            self.lock_path.unlink()
         os.close(self._lock_fd)
         self._lock_fd = None
 
@@ -473,8 +524,56 @@ class CheckpointStore:
                 deleted.append(path)
             except FileNotFoundError:
                 continue
-        self.release_lock(remove=True)
+        self.release_lock()
         return deleted
+
+
+_SHAPE_LIMITS = {"max_depth": (2, 200), "branching": (2, 5), "max_nodes": (5, 100_000)}
+
+
+def _check_story_document(document: dict[str, Any]) -> None:
+    """Types of a character-level checkpoint (ValueError), so a hand-edited one is moved aside, not run."""
+    docs = document.get("documents")
+    if not isinstance(docs, dict):
+        raise ValueError("documents missing")
+    for key in ("title", "synopsis", "game_design", "lore", "main_story"):
+        if not isinstance(docs.get(key), str) or (key == "title" and not docs[key].strip()):
+            raise ValueError(f"documents.{key} is not text")
+    scenes = docs.get("scenes")
+    if (
+        not isinstance(scenes, list)
+        or not scenes
+        or not all(isinstance(x, str) and x.strip() for x in scenes)
+    ):
+        raise ValueError("documents.scenes is not a list of scene names")
+    characters = document.get("characters")
+    if not isinstance(characters, list) or not characters:
+        raise ValueError("no characters")
+    for character in characters:
+        if (
+            not isinstance(character, dict)
+            or not isinstance(character.get("name"), str)
+            or not character["name"].strip()
+        ):
+            raise ValueError("a character has no name")
+        if any(not isinstance(character.get(k, ""), str) for k in ("role", "description")):
+            raise ValueError(f"character {character['name']!r} has a role or description that is not text")
+    settings = document.get("settings")
+    if not isinstance(settings, dict):
+        raise ValueError("settings missing")
+    for key, (low, high) in _SHAPE_LIMITS.items():
+        value = settings.get(key)
+        if key in settings and (
+            not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high
+        ):
+            raise ValueError(f"settings.{key} is not a whole number in {low}..{high}")
+    if not isinstance(document.get("completed"), dict) or not isinstance(document.get("plans") or {}, dict):
+        raise ValueError("completed or plans is not an object")
+    for name, plan in (document.get("plans") or {}).items():
+        try:
+            Plan.model_validate(plan)
+        except PydanticError as exc:
+            raise ValueError(f"the plan of {name!r} is malformed ({exc.error_count()} problems)") from None
 
 
 def _describe_owner(raw: bytes) -> str:
@@ -522,6 +621,6 @@ def list_unfinished(folder: Path) -> list[dict[str, Any]]:
                     "saved_at": document.get("generated_at"),
                 }
             )
-        except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             found.append({"city": None, "file": path.name, "error": "unreadable checkpoint"})
     return found

@@ -9,10 +9,12 @@ from typing import Any
 
 import orjson
 
+from ..text import clean_line
 from ..vocabulary import FEAR_MAX, NIGHT_END, NIGHT_START, START_FEAR, hhmm, minutes
 
 _METER_MAX = FEAR_MAX
 MAX_STEP = 60  # the longest one choice may take, in minutes
+NAME_CAP = 60  # characters in a scene, item or flag name: one line, short enough for every state bar
 _TIME_STEP = re.compile(r"^\+?\s*(\d{1,3})\s*(?:min|m|分钟)?$")
 
 
@@ -151,7 +153,8 @@ def parse_consequences(raw: Any) -> tuple[Consequences, int]:
         ignored += 1
         step = 5
     scene = raw.get("scene")
-    if scene is not None and (not isinstance(scene, str) or not scene.strip()):
+    scene = clean_line(scene, NAME_CAP) if isinstance(scene, str) else scene
+    if scene is not None and (not isinstance(scene, str) or not scene):
         ignored += 1
         scene = None
     flags: dict[str, Any] = {}
@@ -162,8 +165,9 @@ def parse_consequences(raw: Any) -> tuple[Consequences, int]:
         raw_flags = {f["name"]: f["value"] for f in pairs}
     if isinstance(raw_flags, dict):
         for name, value in raw_flags.items():
-            if isinstance(name, str) and name and isinstance(value, (bool, int, str)):
-                flags[name] = value
+            name = clean_line(name, NAME_CAP) if isinstance(name, str) else ""
+            if name and isinstance(value, (bool, int, str)):
+                flags[name] = clean_line(value, NAME_CAP) if isinstance(value, str) else value
             else:
                 ignored += 1
     else:
@@ -171,8 +175,8 @@ def parse_consequences(raw: Any) -> tuple[Consequences, int]:
     items: list[str] = []
     raw_items = raw.get("items") or []
     for item in raw_items if isinstance(raw_items, list) else [raw_items]:
-        if isinstance(item, str) and item.strip():
-            items.append(item.strip())
+        if isinstance(item, str) and clean_line(item, NAME_CAP):
+            items.append(clean_line(item, NAME_CAP))
         else:
             ignored += 1
     consequences = Consequences(
@@ -180,7 +184,7 @@ def parse_consequences(raw: Any) -> tuple[Consequences, int]:
         gr=deltas["GR"],
         wf=deltas["WF"],
         minutes=step,
-        scene=scene.strip() if scene else None,
+        scene=scene or None,
         flags=flags,
         items=tuple(dict.fromkeys(items)),
     )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..vocabulary import ENDING_TYPES, minutes
 from .state import GameState
 
 SECONDS_PER_CHOICE = 15
@@ -154,7 +155,23 @@ class Tree:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Tree:
-        """Rebuild a tree and refuse one whose references do not hold together (ValueError)."""
+        """Rebuild a tree from a checkpoint and refuse (ValueError) one whose types, references, parents
+        or choices do not hold together: a checkpoint is a file on disk like any other."""
+        try:
+            tree = cls._from_dict(data)
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise ValueError(f"malformed tree ({type(exc).__name__}: {exc})") from None
+        problems = tree.consistency_problems()
+        if problems:
+            raise ValueError("; ".join(problems[:3]))
+        return tree
+
+    @classmethod
+    def _from_dict(cls, data: dict[str, Any]) -> Tree:
+        if not isinstance(data.get("nodes"), dict) or not isinstance(data.get("queue"), list):
+            raise TypeError("nodes must be an object and queue a list")
+        for nid, raw in data["nodes"].items():
+            _check_node(nid, raw)
         nodes = {nid: Node.from_dict(raw) for nid, raw in data["nodes"].items()}
         tree = cls(
             root=str(data["root"]),
@@ -167,9 +184,6 @@ class Tree:
             ignored_values=int(data.get("ignored_values", 0)),
             runtime_endings={str(k): str(v) for k, v in (data.get("runtime_endings") or {}).items()},
         )
-        problems = tree.consistency_problems()
-        if problems:
-            raise ValueError("; ".join(problems[:3]))
         return tree
 
     def consistency_problems(self) -> list[str]:
@@ -196,6 +210,16 @@ class Tree:
         ]
         if self.node_counter < len(self.nodes):
             problems.append("node counter is behind the node count")
+        if len(set(self.queue)) != len(self.queue):
+            problems.append("the queue names a node twice")
+        problems += _parent_problems(self)
+        problems += [
+            f"{nid} has a choice to itself"
+            for nid, n in self.nodes.items()
+            if any(c.next == nid for c in n.choices)
+        ]
+        if not problems and _topological_order(self) is None:
+            problems.append("the choices form a cycle")
         problems += [
             f"runtime ending {k} names missing node {v}"
             for k, v in self.runtime_endings.items()
@@ -233,8 +257,6 @@ def validate(tree: Tree, max_nodes: int) -> list[str]:
         texts = [c.text for c in node.choices]
         if len(set(texts)) != len(texts):
             problems.append(f"{nid} has two choices with the same text")
-        if any(c.next == nid for c in node.choices):
-            problems.append(f"{nid} has a choice to itself")
     order = _topological_order(tree)
     if order is None:
         problems.append("the graph has a cycle")
@@ -250,6 +272,74 @@ def validate(tree: Tree, max_nodes: int) -> list[str]:
             problems.append(f"{nid} is shared by {len(arrivals)} choices but has no bridge for each")
     can_end = _can_reach_ending(tree, order)
     problems += [f"no ending is reachable from {nid}" for nid in nodes if nid not in can_end]
+    return problems
+
+
+def _check_node(nid: str, raw: Any) -> None:
+    """Types of one stored node, so a hand-edited checkpoint fails here and not deep in a run."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"{nid} is not an object")
+    if not isinstance(raw.get("depth"), int) or raw["depth"] < 0:
+        raise TypeError(f"{nid} has no valid depth")
+    if raw.get("narrative") is not None and not isinstance(raw["narrative"], str):
+        raise TypeError(f"{nid} has a narrative that is not text")
+    state = raw.get("state")
+    if not isinstance(state, dict) or not isinstance(state.get("scene"), str) or not state["scene"].strip():
+        raise TypeError(f"{nid} has no scene")
+    for meter in ("PR", "GR", "WF"):
+        if (
+            not isinstance(state.get(meter), int)
+            or isinstance(state[meter], bool)
+            or not 0 <= state[meter] <= 100
+        ):
+            raise TypeError(f"{nid} has a {meter} that is not 0..100")
+    try:
+        minutes(str(state.get("time")))
+    except ValueError:
+        raise TypeError(f"{nid} has a time that is not HH:MM") from None
+    flags, inventory = state.get("flags") or {}, state.get("inventory") or []
+    if not isinstance(flags, dict) or not all(isinstance(v, (bool, int, str)) for v in flags.values()):
+        raise TypeError(f"{nid} has flags that are not name: value")
+    if not isinstance(inventory, list) or not all(isinstance(i, str) for i in inventory):
+        raise TypeError(f"{nid} has an inventory that is not a list of names")
+    choices = raw.get("choices")
+    if not isinstance(choices, list):
+        raise TypeError(f"{nid} has choices that are not a list")
+    for choice in choices:
+        if not (
+            isinstance(choice, dict)
+            and isinstance(choice.get("text"), str)
+            and isinstance(choice.get("next"), str)
+        ):
+            raise TypeError(f"{nid} has a malformed choice")
+        if not isinstance(choice.get("consequences"), dict):
+            raise TypeError(f"{nid} has a choice without consequences")
+    ending = raw.get("ending")
+    if ending is not None and not (
+        isinstance(ending, dict)
+        and ending.get("type") in ENDING_TYPES
+        and isinstance(ending.get("title"), str)
+    ):
+        raise TypeError(f"{nid} has a malformed ending")
+
+
+def _parent_problems(tree: Tree) -> list[str]:
+    """Parents must exist and lead back to the root: a loop of parents would never end a walk."""
+    problems = []
+    for nid, node in tree.nodes.items():
+        current, steps = node, 0
+        while current.parent is not None:
+            parent = tree.nodes.get(current.parent)
+            steps += 1
+            if parent is None:
+                problems.append(f"{nid} has a missing parent {current.parent}")
+                break
+            if steps > len(tree.nodes):
+                problems.append(f"the parents of {nid} form a loop")
+                break
+            current = parent
+        if problems:
+            break
     return problems
 
 

@@ -14,6 +14,7 @@ import orjson
 from jsonschema import Draft202012Validator
 
 from ..errors import InvalidReply
+from ..text import clean_data, clean_text
 
 Kind = Literal["documents", "characters", "plan", "node"]
 DEFAULT_ATTEMPTS = 3
@@ -132,11 +133,12 @@ def extract_json(text: str) -> Any:
 def problems_with(request: Request, text: str) -> tuple[dict[str, Any] | None, list[str]]:
     """Parse and validate one reply; returns the object (or None) and what is wrong with it."""
     try:
-        data = extract_json(text)
+        data = extract_json(clean_text(text))
     except ValueError as exc:
         return None, [str(exc)]
     if not isinstance(data, dict):
         return None, ["the reply must be a JSON object"]
+    data = clean_data(data)  # a reply is untrusted: no control or escape sequence is ever stored
     validator = _validator(orjson.dumps(request.schema, option=orjson.OPT_SORT_KEYS))
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     problems = [_describe(error) for error in errors[:8]]
@@ -180,7 +182,7 @@ async def ask(
             return Answer(data=data, usage=usage, attempts=attempt)
         if on_reply is not None:
             on_reply(reply)
-        retries.append(Retry(reply=reply.text[:4000], error="; ".join(problems)))
+        retries.append(Retry(reply=clean_text(reply.text)[:4000], error="; ".join(problems)))
     error = InvalidReply(
         f"the writer gave {attempts} invalid replies to a {request.kind} request; "
         f"last problem: {retries[-1].error[:300]}"

@@ -208,7 +208,9 @@ def check_node(
         return problems
     if len(choices) < 2:
         problems.append("give at least 2 choices (or an ending)")
-    texts = [choice["text"].strip() for choice in choices]
+    texts = [" ".join(choice["text"].split())[:200] for choice in choices]  # as they will be stored
+    if any(not text for text in texts):
+        problems.append("a choice text must not be blank")
     if len(set(texts)) != len(texts):
         problems.append("choice texts must be distinct")
     return problems
