@@ -113,7 +113,7 @@ def test_export_json_is_sorted_indented_and_ends_with_a_newline() -> None:
             lambda s: s["characters"][0]["tree"]["nodes"]["node_0000"]["choices"][0].update(next="node_4242"),
             "missing node 'node_4242'",
         ),
-        (lambda s: s["characters"][0]["tree"]["nodes"]["node_0001"].update(choices=[]), "neither choices"),
+        (lambda s: s["characters"][0]["tree"]["nodes"]["node_0003"].update(choices=[]), "neither choices"),
         (
             lambda s: s["characters"][0]["tree"]["nodes"]["node_0001"]["state"].update(time="late"),
             "not HH:MM",

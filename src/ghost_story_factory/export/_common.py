@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import GhostStoryError
-
-ENDING_TYPES = ("fear_collapse", "truth_revealed", "escape", "dawn", "trapped", "possessed", "sacrifice")
+from ..vocabulary import ENDING_LABELS, FEAR_MAX, NIGHT_MINUTES
 
 # Colours per ending type, shared by the map and the HTML player so a reader learns them once.
 ENDING_COLORS = {
@@ -40,15 +39,10 @@ _LABELS = {
         "other_character": "换一个角色",
         "you_chose": "你选择了",
         "none": "无",
-        "endings": {
-            "fear_collapse": "恐惧崩溃",
-            "truth_revealed": "真相大白",
-            "escape": "逃脱",
-            "dawn": "天亮",
-            "trapped": "被困",
-            "possessed": "附身",
-            "sacrifice": "牺牲",
-        },
+        "shared_endings": "共用结局（没有选项通向这里，规则会把玩家送来）",
+        "fear_rule": "恐惧达到 100",
+        "dawn_rule": "时间到 04:00",
+        "endings": ENDING_LABELS["zh"],
     },
     "en": {
         "fear": "Fear",
@@ -63,15 +57,10 @@ _LABELS = {
         "other_character": "Another character",
         "you_chose": "You chose",
         "none": "none",
-        "endings": {
-            "fear_collapse": "Fear collapse",
-            "truth_revealed": "Truth revealed",
-            "escape": "Escape",
-            "dawn": "Dawn",
-            "trapped": "Trapped",
-            "possessed": "Possessed",
-            "sacrifice": "Sacrifice",
-        },
+        "shared_endings": "Shared endings (no choice leads here; the rules send a player)",
+        "fear_rule": "fear reaches 100",
+        "dawn_rule": "the clock reaches 04:00",
+        "endings": ENDING_LABELS["en"],
     },
 }
 
@@ -165,6 +154,39 @@ def safe_name_part(text: str, fallback: str = "story") -> str:
 
 
 # --- the story -----------------------------------------------------------------------------------
+RUNTIME_KINDS = ("fear_collapse", "dawn")  # the shared endings the runtime rules send a player to
+
+
+@dataclass(frozen=True)
+class Move:
+    """One choice as the runtime rules apply it (docs/export-format.md, rule 2): meter deltas, minutes,
+    flags set, items gained (no repeats, in order), the target and the bridge shown on arrival."""
+
+    index: int
+    text: str
+    next: str
+    fear: int
+    truth: int
+    familiarity: int
+    minutes: int
+    flags: dict[str, Any]
+    items: tuple[str, ...]
+    bridge: str
+
+
+@dataclass(frozen=True)
+class Opening:
+    """The root's stored state: where every play starts (rule 1)."""
+
+    fear: int
+    truth: int
+    familiarity: int
+    minutes: int
+    scene: str
+    flags: dict[str, Any]
+    items: tuple[str, ...]
+
+
 @dataclass
 class Character:
     """One character's graph, checked and in a stable order (breadth first from the root)."""
@@ -176,10 +198,94 @@ class Character:
     nodes: dict[str, dict[str, Any]]
     order: list[str]
     parents: dict[str, list[str]] = field(default_factory=dict)
+    runtime_endings: dict[str, str] = field(default_factory=dict)  # kind -> node id; {} in a v1 story
 
     def is_merged(self, node_id: str) -> bool:
         """True when several choices arrive at the node: a merged state the maps make visible."""
         return len(self.parents.get(node_id, [])) > 1
+
+    def is_runtime_ending(self, node_id: str) -> bool:
+        return node_id in self.runtime_endings.values()
+
+    def ending_type(self, node_id: str) -> str | None:
+        ending = self.nodes[node_id].get("ending")
+        return str(ending.get("type", "")) if ending else None
+
+    def opening(self) -> Opening:
+        state = self.nodes[self.root]["state"]
+        return Opening(
+            fear=_meter(state.get("PR", 0)),
+            truth=_meter(state.get("GR", 0)),
+            familiarity=_meter(state.get("WF", 0)),
+            minutes=min(minutes_of(state.get("time", "00:00")), NIGHT_MINUTES),
+            scene=str(state.get("scene") or ""),
+            flags={str(k): v for k, v in (state.get("flags") or {}).items()},
+            items=tuple(dict.fromkeys(str(i) for i in state.get("inventory") or [])),
+        )
+
+    def moves(self, node_id: str) -> list[Move]:
+        return [
+            _move(self.name, node_id, i, c) for i, c in enumerate(self.nodes[node_id].get("choices") or [])
+        ]
+
+    def scene(self, node_id: str) -> str:
+        return str(self.nodes[node_id]["state"].get("scene") or "")
+
+    def redirects(self, target: str) -> list[tuple[str, str]]:
+        """The runtime checks a choice into ``target`` makes, in order, as (kind, runtime ending node):
+        ("fear_collapse", …) is tested as fear >= 100 and ("dawn", …) as time >= 240; the first that holds
+        replaces the target. A target that already is an ending of that kind needs no check."""
+        kind = self.ending_type(target)
+        return [
+            (k, self.runtime_endings[k]) for k in RUNTIME_KINDS if k in self.runtime_endings and kind != k
+        ]
+
+
+def _meter(value: Any) -> int:
+    return max(0, min(FEAR_MAX, _int(value, "a meter")))
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ExportError(f"{what} {value!r} is not a whole number") from None
+
+
+_LEGACY_STEP = re.compile(r"^\s*\+?\s*(\d{1,3})")
+
+
+def _move(name: str, node_id: str, index: int, choice: dict[str, Any]) -> Move:
+    raw = choice.get("consequences") or {}
+    if not isinstance(raw, dict):
+        raise ExportError(f"{name}: node {node_id} choice {index + 1} has no consequences object")
+    if "minutes" in raw:
+        step = _int(raw.get("minutes"), "minutes")
+    else:  # a version-1 story: "+10min"
+        match = _LEGACY_STEP.match(str(raw.get("time", "")))
+        step = int(match.group(1)) if match else 0
+    flags = raw.get("flags") or {}
+    items = raw.get("items") or []
+    if not isinstance(flags, dict) or not isinstance(items, list):
+        raise ExportError(f"{name}: node {node_id} choice {index + 1} has malformed flags or items")
+    return Move(
+        index=index,
+        text=" ".join(str(choice.get("text", "")).split()),
+        next=str(choice["next"]),
+        fear=_int(raw.get("PR", 0), "PR"),
+        truth=_int(raw.get("GR", 0), "GR"),
+        familiarity=_int(raw.get("WF", 0), "WF"),
+        minutes=max(0, step),  # the clock only moves forward
+        flags={str(k): v for k, v in flags.items()},
+        items=tuple(dict.fromkeys(str(i) for i in items)),
+        bridge=" ".join(str(choice.get("bridge") or "").split()),
+    )
+
+
+def clock_text(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def story_info(story: Any) -> dict[str, Any]:
@@ -243,7 +349,19 @@ def _character(name: str, raw: dict[str, Any]) -> Character:
                 raise ExportError(f"{name}: node {nid} has a choice to missing node {target!r}")
             parents.setdefault(target, []).append(nid)
         minutes_of(node["state"].get("time", ""))
-    return Character(
+    runtime = tree.get("runtime_endings") or {}
+    if not isinstance(runtime, dict):
+        raise ExportError(f"{name}: runtime_endings is not an object")
+    runtime_endings: dict[str, str] = {}
+    for kind in RUNTIME_KINDS:
+        if kind not in runtime:
+            continue
+        target = runtime[kind]
+        ending = nodes.get(target, {}).get("ending") if isinstance(target, str) else None
+        if not ending or ending.get("type") != kind:
+            raise ExportError(f"{name}: runtime ending {kind} {target!r} is not a {kind} ending node")
+        runtime_endings[kind] = target
+    char = Character(
         name=name,
         role=str(raw.get("role") or ""),
         description=str(raw.get("description") or ""),
@@ -251,11 +369,16 @@ def _character(name: str, raw: dict[str, Any]) -> Character:
         nodes=nodes,
         order=_breadth_first(str(root), nodes),
         parents=parents,
+        runtime_endings=runtime_endings,
     )
+    for nid in char.order:
+        char.moves(nid)  # every choice's consequences must be readable
+    return char
 
 
 def _breadth_first(root: str, nodes: dict[str, dict[str, Any]]) -> list[str]:
-    """Root first, then in the order a reader meets nodes; unreachable nodes (never in a valid story) last."""
+    """Root first, then in the order a reader meets nodes; nodes no choice reaches (the runtime endings)
+    last, sorted."""
     order = [root]
     seen = {root}
     queue = deque([root])
@@ -317,15 +440,17 @@ class Symbols:
 
 
 def symbols(char: Character) -> Symbols:
-    """Identifiers for every flag and item of a character: ``f_`` / ``i_`` and a hash of the name, so
-    any language or emoji yields a valid identifier in Ink and Yarn, stable across exports."""
-    flag_values: dict[str, list[Any]] = {}
-    items: set[str] = set()
-    for node in char.nodes.values():
-        state = node["state"]
-        for name, value in (state.get("flags") or {}).items():
-            flag_values.setdefault(str(name), []).append(value)
-        items.update(str(item) for item in state.get("inventory") or [])
+    """Identifiers for every flag and item a play can hold (the opening state's and every choice's):
+    ``f_`` / ``i_`` and a hash of the name, so any language or emoji yields a valid identifier in Ink and
+    Yarn, stable across exports."""
+    opening = char.opening()
+    flag_values: dict[str, list[Any]] = {name: [value] for name, value in opening.flags.items()}
+    items: set[str] = set(opening.items)
+    for nid in char.order:
+        for move in char.moves(nid):
+            for name, value in move.flags.items():
+                flag_values.setdefault(name, []).append(value)
+            items.update(move.items)
     used: set[str] = set()
     flags = {
         name: Symbol(_ident("f", name, used), name, _kind(values))
@@ -351,31 +476,6 @@ def _ident(prefix: str, name: str, used: set[str]) -> str:
         suffix += 1
     used.add(ident)
     return ident
-
-
-def state_values(state: dict[str, Any], syms: Symbols) -> dict[str, Any]:
-    """The engine variables for a node's state: meters, time, scene, every flag and item (absent = default)."""
-    flags = state.get("flags") or {}
-    inventory = [str(item) for item in state.get("inventory") or []]
-    values: dict[str, Any] = {
-        "fear": int(state.get("PR", 0)),
-        "truth": int(state.get("GR", 0)),
-        "familiarity": int(state.get("WF", 0)),
-        "time": minutes_of(state.get("time", "00:00")),
-        "clock": str(state.get("time", "00:00")).strip(),
-        "scene": str(state.get("scene") or ""),
-    }
-    for name, sym in syms.flags.items():
-        values[sym.ident] = sym.coerce(flags[name]) if name in flags else sym.default
-    for name, sym in syms.items.items():
-        values[sym.ident] = name in inventory
-    return values
-
-
-def inventory_text(state: dict[str, Any], lang: str | None) -> str:
-    """The inventory as one display string, in the order the items were found."""
-    separator = "、" if is_cjk(lang) else ", "
-    return separator.join(str(item) for item in state.get("inventory") or [])
 
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
