@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
+from ghost_story_factory import Budget, TreeSettings, generate_story
 from ghost_story_factory.errors import WriterUnavailable
-from ghost_story_factory.library import Library
-from ghost_story_factory.pregenerator.builder import Budget, TreeSettings
-from ghost_story_factory.pregenerator.checkpoints import CheckpointStore
 from ghost_story_factory.pregenerator.progress import SilentProgress
-from ghost_story_factory.pregenerator.story import GenerationResult, GenerationSettings, StoryGenerator
+from ghost_story_factory.pregenerator.story import GenerationResult
 from ghost_story_factory.writers.base import Reply, Request, Retry, Usage
 from ghost_story_factory.writers.offline import OfflineWriter
 
@@ -75,16 +72,17 @@ def generate(
         "checkpoint_every": 10,
         **tree,
     }
-    progress = progress or SilentProgress()
-    store = CheckpointStore(checkpoint_dir or folder / "checkpoints", city, progress.warn)
-    settings = GenerationSettings(
-        city=city, characters=characters, lang=lang, tree=TreeSettings(**shape), budget=budget or Budget()
+    return generate_story(
+        city,
+        characters,
+        writer=writer,
+        lang=lang,
+        tree=TreeSettings(**shape),
+        budget=budget,
+        checkpoint_dir=checkpoint_dir or folder / "checkpoints",
+        db=folder / "library.db",
+        progress=progress or SilentProgress(),
     )
-    with Library(folder / "library.db") as library:
-        generator = StoryGenerator(
-            writer=writer, store=store, library=library, progress=progress, settings=settings
-        )
-        return asyncio.run(generator.run())
 
 
 def without_meta(story: dict[str, Any]) -> dict[str, Any]:
