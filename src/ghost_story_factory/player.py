@@ -17,27 +17,6 @@ QUIT_WORDS = frozenset({"q", "quit", "exit", "退出"})
 
 _LABELS: dict[str, dict[str, str]] = {
     "zh": {
-        "fear_collapse": "恐惧崩溃",
-        "truth_revealed": "真相大白",
-        "escape": "成功逃离",
-        "dawn": "熬到天亮",
-        "trapped": "被困",
-        "possessed": "被附身",
-        "sacrifice": "牺牲",
-    },
-    "en": {
-        "fear_collapse": "Overcome by fear",
-        "truth_revealed": "Truth revealed",
-        "escape": "Escaped",
-        "dawn": "Survived until dawn",
-        "trapped": "Trapped",
-        "possessed": "Possessed",
-        "sacrifice": "Sacrifice",
-    },
-}
-
-_LABELS: dict[str, dict[str, str]] = {
-    "zh": {
         "scene": "地点",
         "PR": "恐惧 PR",
         "GR": "真相 GR",

@@ -218,7 +218,9 @@ class TreeBuilder:
         total.add(self.usage)
         return total
 
-    def _schedule(self, tree: Tree, running: dict[str, asyncio.Task[Answer]], done: dict) -> None:
+    def _schedule(
+        self, tree: Tree, running: dict[str, asyncio.Task[Answer]], done: dict[str, asyncio.Task[Answer]]
+    ) -> None:
         """Start calls for the current level only: a deeper node may still gain incoming choices."""
         level = tree.nodes[tree.queue[0]].depth
         incoming: dict[str, list[list[Any]]] | None = None

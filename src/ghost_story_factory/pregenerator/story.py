@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ class LibraryLike(Protocol):
     def save(self, story: dict[str, Any]) -> int: ...
 
 
-def character_spec(entry: str | tuple[str, str]) -> dict[str, str]:
+def character_spec(entry: str | tuple[str, str]) -> dict[str, Any]:
     """A character the user named: a name, or a (name, role) pair."""
     name, role = (entry, "") if isinstance(entry, str) else entry
     return {"name": name, "role": role, "description": ""}
@@ -206,8 +207,7 @@ class StoryGenerator:
             if key in wanted and wanted[key] != value:
                 self.progress.warn(f"{key}: continuing with the stored value {value} (not {wanted[key]})")
         shape = {k: stored[k] for k in ("max_depth", "branching", "max_nodes") if k in stored}
-        tree = self.settings.tree
-        return TreeSettings(**{**tree.__dict__, **shape})
+        return dataclasses.replace(self.settings.tree, **shape)
 
     async def _plan(
         self, checkpoint: StoryCheckpoint, character: dict[str, Any], settings: TreeSettings, journal: Any
@@ -350,8 +350,9 @@ class StoryGenerator:
         }
         # The report says how the story plays: random plays under the runtime rules, on the typed model.
         typed = load_story(story)
-        for raw, character in zip(characters, typed.characters, strict=True):
-            raw["report"] = {**raw["report"], "playtest": playtest(character, lang).model_dump(mode="json")}
+        for raw, typed_character in zip(characters, typed.characters, strict=True):
+            played = playtest(typed_character, lang).model_dump(mode="json")
+            raw["report"] = {**raw["report"], "playtest": played}
         return story
 
 

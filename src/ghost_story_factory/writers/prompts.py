@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from ..vocabulary import ENDING_TYPES
 from . import schemas
 from .base import Request
 
@@ -125,7 +126,7 @@ def plan_request(
         f"{max_depth}; every node offers up to {branching} choices.\n"
         f"- beats: exactly one per depth 0..{max_depth}, in order: a title, what happens, and a tension 0-100 "
         "(the planned level of fear: it rises through the story, may dip once for a lull, peaks at the climax);\n"
-        f"- endings: 3 to 7 of the types {', '.join(schemas.ENDING_TYPES)} (each once, fear_collapse and dawn "
+        f"- endings: 3 to 7 of the types {', '.join(ENDING_TYPES)} (each once, fear_collapse and dawn "
         "included), with a title, what leads there, and the depths where it may come;\n"
         "- clues: 3 to 8 facts of the truth, revealed in this order as truth rises;\n"
         "- flags (snake_case names) and items (names in the story's language) the choices may set or find, "
@@ -146,7 +147,7 @@ def plan_request(
             "character": dict(character),
             "max_depth": max_depth,
             "branching": branching,
-            "ending_types": list(schemas.ENDING_TYPES),
+            "ending_types": list(ENDING_TYPES),
         },
         check=lambda reply: schemas.check_plan(reply, max_depth),
     )
@@ -246,7 +247,7 @@ def node_request(
         "TASK: "
         + _task(ending, runtime_ending, planned_endings, may_end, branching, max_depth, after["tension"])
     )
-    planned_types = tuple(dict.fromkeys(e["type"] for e in planned_endings)) or schemas.ENDING_TYPES
+    planned_types = tuple(dict.fromkeys(e["type"] for e in planned_endings)) or ENDING_TYPES
     closing = runtime_ending or (ending if ending != "planned" else None)
     if closing:
         shape, types = "ending", (closing,)
