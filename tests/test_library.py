@@ -9,6 +9,7 @@ import threading
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from story_samples import sample_story, sample_story_emoji
@@ -61,18 +62,37 @@ def test_save_creates_the_folder_and_a_versioned_wal_database(db: Path) -> None:
             assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
-def test_keys_beyond_the_columns_and_odd_values_round_trip(db: Path) -> None:
+def test_optional_keys_left_out_stay_left_out(db: Path) -> None:
     story = sample_story()
-    story["appendix"] = {"note": "an extra top-level key"}
     first, second = story["characters"]
     del first["role"]  # missing stays missing
-    first["description"] = None  # None stays None
-    first["voice"] = "低沉"  # unknown key
-    second["is_protagonist"] = "yes"  # wrong type is kept as it was
     del second["report"]
     story["meta"]["cost_usd"] = None
     with Library(db) as lib:
         assert lib.get(lib.save(copy.deepcopy(story))) == story
+
+
+@pytest.mark.parametrize(
+    ("damage", "where"),
+    [
+        (lambda s: s["characters"][0].__setitem__("description", None), "characters.0.description"),
+        (lambda s: s["characters"][1].__setitem__("is_protagonist", "yes"), "characters.1.is_protagonist"),
+        (lambda s: s["characters"][0].__setitem__("voice", "低沉"), "characters.0.voice"),
+        (lambda s: s.__setitem__("appendix", {}), "appendix"),
+    ],
+)
+def test_a_story_the_model_refuses_is_not_saved_and_the_file_is_untouched(
+    db: Path, damage: Any, where: str
+) -> None:
+    with Library(db) as lib:
+        lib.save(sample_story())
+    before = db.read_bytes()
+    story = sample_story()
+    damage(story)
+    with Library(db) as lib, pytest.raises(LibraryError) as caught:
+        lib.save(story)
+    assert where in str(caught.value) and "\n" not in str(caught.value)
+    assert count(db, "stories") == 1 and db.read_bytes() == before
 
 
 def test_same_run_id_saves_once_and_returns_the_same_id(db: Path) -> None:

@@ -104,25 +104,42 @@ def test_english_labels_follow_the_story_language_or_the_override() -> None:
     assert "Ending: Trapped — 锁住的门" in text_of(out)
 
 
-def test_the_state_line_shows_the_nodes_stored_state_not_a_recomputed_one() -> None:
+def test_the_state_line_shows_the_players_own_path_and_the_bridge_of_their_choice() -> None:
+    """Into a node written for another path: the state shown is what THIS path did, never the node's
+    stored state, and the bridge written for this choice comes before the node's narrative."""
     story = sample_story()
     tree = character_tree(story)
-    via = tree["nodes"]["node_0001"]
-    assert via["choices"][1]["next"] == CONVERGED_NODE
+    root, via = tree["nodes"][tree["root"]], tree["nodes"]["node_0001"]
+    first, second = root["choices"][0], via["choices"][1]
+    assert first["next"] == "node_0001" and second["next"] == CONVERGED_NODE
     out = console()
-    # root -> node_0001 -> (converges into) node_0003, then quit
     assert play(story, "保安", input_fn=scripted(["1", "2", "q"]), out=out) is None
-    state = tree["nodes"][CONVERGED_NODE]["state"]
-    expected = (
-        f"地点：{state['scene']} · 恐惧 PR {state['PR']} · 真相 GR {state['GR']} · 熟悉 WF {state['WF']}"
-        f" · 时间 {state['time']} · 物品：{'、'.join(state['inventory'])}"
+    start = root["state"]
+    fear = min(100, max(0, start["PR"] + first["consequences"]["PR"] + second["consequences"]["PR"]))
+    truth = min(100, max(0, start["GR"] + first["consequences"]["GR"] + second["consequences"]["GR"]))
+    familiarity = min(100, max(0, start["WF"] + first["consequences"]["WF"] + second["consequences"]["WF"]))
+    clock = min(240, first["consequences"]["minutes"] + second["consequences"]["minutes"])
+    items = list(
+        dict.fromkeys(
+            [*start["inventory"], *first["consequences"]["items"], *second["consequences"]["items"]]
+        )
     )
-    assert expected == "地点：三楼走廊 · 恐惧 PR 20 · 真相 GR 0 · 熟悉 WF 5 · 时间 00:15 · 物品：手电筒"
+    stored = tree["nodes"][CONVERGED_NODE]["state"]
+    expected = (
+        f"地点：{stored['scene']} · 恐惧 PR {fear} · 真相 GR {truth} · 熟悉 WF {familiarity}"
+        f" · 时间 {clock // 60:02d}:{clock % 60:02d} · 物品：{'、'.join(items) or '无'}"
+    )
     shown = text_of(out)
-    assert expected in shown
-    # node_0001 (PR 10, GR 10, WF 0) + consequences (PR +10) would have given GR 10 and WF 0
-    assert "恐惧 PR 20 · 真相 GR 10 · 熟悉 WF 0" not in shown
-    assert "物品：手电筒、录像带" not in shown
+    assert expected in shown, shown
+    stored_line = (
+        f"恐惧 PR {stored['PR']} · 真相 GR {stored['GR']} · 熟悉 WF {stored['WF']} · 时间 {stored['time']}"
+    )
+    assert stored_line not in expected, "the sample must make the two differ, or the test proves nothing"
+    assert stored_line not in shown
+    assert second["bridge"] and shown.index(second["bridge"]) < shown.index(
+        tree["nodes"][CONVERGED_NODE]["narrative"]
+    )
+    assert "你选择了：" + second["text"] in shown
 
 
 def test_items_list_and_empty_items() -> None:
@@ -233,7 +250,7 @@ def test_a_character_by_number_and_an_unknown_name() -> None:
 def test_a_broken_graph_is_a_value_error() -> None:
     story = sample_story()
     del story["characters"][0]["tree"]["nodes"]["node_0002"]
-    with pytest.raises(ValueError, match="node_0002 is missing"):
+    with pytest.raises(ValueError, match="missing node 'node_0002'"):
         play(story, "保安", input_fn=scripted(["2"]), out=console())
 
 

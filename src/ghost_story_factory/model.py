@@ -26,7 +26,7 @@ _HHMM = r"^\d{2}:\d{2}$"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class State(_Model):
@@ -171,7 +171,7 @@ class Playtest(_Model):
 
 
 class Report(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     nodes: int
     max_depth: int
@@ -206,7 +206,7 @@ class StoryInfo(_Model):
 class Story(BaseModel):
     """A finished story. ``meta`` is free-form facts about the run (see docs/export-format.md)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     meta: dict[str, Any] = Field(default_factory=dict)
     story: StoryInfo
