@@ -1,4 +1,6 @@
-"""HTML export: a self-contained page played in headless Chromium from file:// and over HTTP."""
+"""HTML export: a self-contained page played in headless Chromium from file:// and over HTTP, by real
+clicks (first and last choices) and by seeded random plays per character, reading the state bar, bridge
+and ending after every click against the runtime rules and the Python reference."""
 
 from __future__ import annotations
 
@@ -8,12 +10,25 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
-from export_samples import ARTIFACTS, all_samples, need_chromium, run_node, write_files
+from export_samples import (
+    ARTIFACTS,
+    NASTY_EN,
+    NASTY_ZH,
+    all_samples,
+    assert_plays_match_reference,
+    flat,
+    need_chromium,
+    ref_play,
+    run_node,
+    write_files,
+)
 
 from ghost_story_factory.export import render
-from ghost_story_factory.export.html import embed_json
+from ghost_story_factory.export.html import _asset, embed_json
 
 SAMPLES = all_samples()
+PLAYS = 150
+SHOWN = ("node", "fear", "truth", "familiarity", "time", "scene", "ending", "items")
 
 
 def _page(sample: str) -> str:
@@ -38,6 +53,13 @@ def test_html_is_self_contained(sample: str) -> None:
     assert [c["name"] for c in data["characters"]] == [c["name"] for c in SAMPLES[sample]["characters"]]
 
 
+def test_the_player_is_package_data_embedded_whole() -> None:
+    page = _page("en")
+    for name in ("player.js", "player.css"):
+        asset = _asset(name)
+        assert asset.strip() and asset in page
+
+
 def test_embed_json_escapes_script_end_and_round_trips() -> None:
     value = {"t": "</script><!-- & \u2028"}
     text = embed_json(value)
@@ -59,10 +81,25 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]
     reports = {}
     for sample in SAMPLES:
         [path] = write_files(render(SAMPLES[sample], "html"), directory)
+        path.with_name(path.name + ".story.json").write_text(json.dumps(SAMPLES[sample], ensure_ascii=False))
         prefix = ARTIFACTS / "export-html" / sample
-        reports[sample] = run_node("html_check.js", str(path), str(prefix), "0", timeout=180)
+        options = ("--plays", str(PLAYS), "--seed", "7", "--traces", "20")
+        reports[sample] = run_node("html_check.js", *options, str(path), str(prefix), "0", timeout=300)
         reports[sample]["prefix"] = str(prefix)
     return reports
+
+
+def _shown_state(step: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "node": step["node"],
+        "fear": step["fear"],
+        "truth": step["truth"],
+        "familiarity": step["familiarity"],
+        "time": step["time"],
+        "scene": step["scene"],
+        "ending": step["ending"]["type"] if isinstance(step["ending"], dict) else step["ending"] or "",
+        "items": step["items"],
+    }
 
 
 @pytest.mark.parametrize("sample", list(SAMPLES))
@@ -71,27 +108,61 @@ def test_html_plays_to_an_ending_in_chromium(played: dict, sample: str) -> None:
     report = played[sample]
     assert report["errors"] == [], report["errors"]
     assert report["pageErrors"] == [] and report["consoleErrors"] == []
-    # No network: the only requests are the page itself, once from file:// and once over loopback HTTP.
-    assert report["requests"] == [report["fileUrl"], report["httpUrl"]]
+    # No network: the only requests are the page itself, from file:// and over loopback HTTP.
+    assert set(report["requests"]) == {report["fileUrl"], report["httpUrl"]}
     for run in report["runs"]:
         assert run["problems"] == []
         assert all(link["ok"] for link in run["links"]), run["links"]
         char = story["characters"][run["character"]]
-        nodes = char["tree"]["nodes"]
+        tree = char["tree"]
+        nodes = tree["nodes"]
         if len(story["characters"]) > 1:
             assert run["picker"] == [c["name"] for c in story["characters"]]
         steps = run["path"]
-        assert steps[0]["node"] == char["tree"]["root"]
-        for here, there in pairwise(steps):
-            assert there["node"] in {c["next"] for c in nodes[here["node"]]["choices"]}
-        for step in steps:
+        assert steps[0]["node"] == tree["root"]
+        # The state bar along the path is the player's own: what the reference says for these choices.
+        expected = ref_play(tree, run.get("choices", []))
+        assert len(steps) == len(expected)
+        for step, (state, arrival) in zip(steps, expected, strict=True):
+            want = {k: state[k] for k in SHOWN}
+            assert _shown_state(step) == want, step["node"]
+            assert step["clock"] == f"{state['time'] // 60:02d}:{state['time'] % 60:02d}"
+            assert flat(step["bridge"]) == (arrival["bridge"] if arrival else "")
+            assert step["redirect"] == (arrival["redirected"] if arrival else None)
             node = nodes[step["node"]]
-            assert step["fear"] == str(node["state"]["PR"])  # the node's own state, not a recomputation
-            assert [c["text"] for c in step["choices"]] == [c["text"] for c in node["choices"]]
+            assert [c["text"] for c in step["choices"]] == [flat(c["text"]) for c in node["choices"]]
+        for here, there in pairwise(steps):  # the clock never runs back and items stay
+            assert there["time"] >= here["time"]
+            assert there["items"][: len(here["items"])] == here["items"]
         ending = nodes[run["ending"]["node"]]["ending"]
         assert run["ending"]["type"] == ending["type"] and ending["title"] in run["ending"]["text"]
-        assert run["restartNode"] == char["tree"]["root"]
+        assert run["restartNode"] == tree["root"]
+        assert _shown_state(run["restartState"]) == {k: expected[0][0][k] for k in SHOWN}
     assert report["runs"][0]["overflow"] is False, "the page scrolls sideways at a phone width"
+
+
+@pytest.mark.parametrize("sample", list(SAMPLES))
+def test_html_random_plays_keep_the_runtime_rules(played: dict, sample: str) -> None:
+    story = SAMPLES[sample]
+    plays_by_character = played[sample]["plays"]
+    assert len(plays_by_character) == len(story["characters"])
+    for char, plays in zip(story["characters"], plays_by_character, strict=True):
+        assert plays["count"] == PLAYS
+        assert plays["violationCount"] == 0, (char["name"], plays["violations"][:5])
+        assert_plays_match_reference(char["tree"], plays, _shown_state, ordered_items=True, fields=SHOWN)
+
+
+def test_hostile_text_stays_text_in_the_page(played: dict) -> None:
+    """Narratives full of markup and a scene named like code are shown as text, never run."""
+    report = played["zh"]
+    assert report["pageErrors"] == [] and report["consoleErrors"] == []
+    first = report["runs"][0]["path"][0]
+    shown = "\n\n".join(first["narrative"])
+    assert flat(NASTY_ZH) in flat(shown)
+    scenes = {step["scene"] for play in report["plays"][0]["plays"] for step in play.get("steps", [])}
+    assert "锅炉房 [[alert(1)]] <<run alert(2)>>" in scenes
+    en = played["en"]["runs"][0]["path"][0]
+    assert flat(NASTY_EN) in flat("\n\n".join(en["narrative"]))
 
 
 def test_html_screenshots_are_saved(played: dict) -> None:

@@ -1,9 +1,15 @@
 #!/usr/bin/env node
 // Plays an exported HTML story in headless Chromium (Debian's /usr/bin/chromium driven by playwright-core):
-// once from file:// and once from a throwaway HTTP server on 127.0.0.1, clicking choices until an ending,
-// recording every network request, console error, link and overflow, and saving screenshots.
-// Usage: node html_check.js FILE.html SCREENSHOT_PREFIX [CHARACTER_INDEX]  ->  one JSON report on stdout;
-// screenshots go to SCREENSHOT_PREFIX_phone_picker.png, _phone_ending.png and _desktop_middle.png.
+//  - once from file:// at a phone width, always taking the first choice, and once from a throwaway HTTP
+//    server on 127.0.0.1 at a desktop width with the last character, always taking the last choice:
+//    real clicks, every network request, console error, link and sideways overflow recorded, screenshots;
+//  - when FILE.story.json (the story in the export format) sits next to FILE, --plays seeded random plays
+//    per character, clicking the choice buttons inside the page and reading after every click what a
+//    player sees: the state bar (fear, truth, familiarity, time, scene, items), the bridge, the node and
+//    the ending; each step is checked against the runtime rules (play_rules.js).
+// Usage: node html_check.js [--plays N] [--seed S] [--traces K] FILE.html SCREENSHOT_PREFIX [CHARACTER_INDEX]
+//   ->  one JSON report on stdout; screenshots go to SCREENSHOT_PREFIX_phone_picker.png, _phone_ending.png,
+//   _desktop_middle.png and _phone_bridge.png (the first step that showed a bridge).
 "use strict";
 
 const fs = require("fs");
@@ -12,6 +18,7 @@ const os = require("os");
 const path = require("path");
 const { pathToFileURL } = require("url");
 const { chromium } = require("playwright-core");
+const { makeRng, flat, treeFacts, checkStep, Plays, parseArgs } = require("./play_rules");
 
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const ARGS = [
@@ -38,6 +45,34 @@ function serve(file) {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
 }
 
+// What a player sees right now, read from the page (runs inside the page).
+function seen() {
+  const text = (sel) => { const e = document.querySelector(sel); return e ? e.textContent : null; };
+  const number = (key) => Number(text(`#state [data-meter="${key}"] b`));
+  const clockText = text("#clock b") || "";
+  const [h, m] = clockText.split(":").map(Number);
+  const ending = document.querySelector("#ending");
+  return {
+    node: document.querySelector("#story") ? document.querySelector("#story").getAttribute("data-node") : null,
+    error: text("#error"),
+    fear: number("fear"),
+    truth: number("truth"),
+    familiarity: number("familiarity"),
+    clock: clockText,
+    time: h * 60 + m,
+    scene: text("#scene b"),
+    items: [...document.querySelectorAll("#items .chip")].map((c) => c.textContent),
+    bridge: text("#bridge") || "",
+    redirect: document.querySelector("#redirect") ? document.querySelector("#redirect").getAttribute("data-rule") : null,
+    narrative: [...document.querySelectorAll("#story p.narrative")].map((p) => p.textContent),
+    chosen: text("#story .chosen"),
+    choices: [...document.querySelectorAll("#choices button.choice")].map((b) => ({
+      text: b.childNodes[1].textContent, next: b.getAttribute("data-next"),
+    })),
+    ending: ending ? { type: ending.getAttribute("data-type"), text: ending.textContent } : null,
+  };
+}
+
 async function playThrough(page, url, pick, characterIndex, shots) {
   const run = { url, picker: [], character: 0, path: [], ending: null, restartNode: null, problems: [], links: [] };
   await page.goto(url, { waitUntil: "load" });
@@ -49,26 +84,28 @@ async function playThrough(page, url, pick, characterIndex, shots) {
     await page.click(`#picker button.character[data-index="${run.character}"]`);
   }
   for (let i = 0; i < MAX_CLICKS; i++) {
-    await page.waitForSelector("#story");
-    if (await page.$("#error")) {
-      run.problems.push(await page.textContent("#error"));
+    await page.waitForSelector("#story, #error");
+    const now = await page.evaluate(seen);
+    if (now.error) {
+      run.problems.push(now.error);
       break;
     }
-    const node = await page.getAttribute("#story", "data-node");
-    const fear = await page.textContent("#state .meter b");
-    const choices = await page.$$eval("#choices button.choice", (bs) =>
-      bs.map((b) => ({ text: b.childNodes[1].textContent, next: b.getAttribute("data-next") })));
-    run.path.push({ node, fear, choices });
+    run.path.push(now);
     if (i === 1 && shots.middle) await page.screenshot({ path: shots.middle, fullPage: true });
-    if (await page.$("#ending")) {
-      run.ending = { node, type: await page.getAttribute("#ending", "data-type"), text: await page.textContent("#ending") };
+    if (now.bridge && shots.bridge && !run.bridgeShot) {
+      await page.screenshot({ path: shots.bridge, fullPage: true });
+      run.bridgeShot = shots.bridge;
+    }
+    if (now.ending) {
+      run.ending = { node: now.node, ...now.ending };
       break;
     }
-    if (!choices.length) {
-      run.problems.push(`${node} has neither choices nor an ending`);
+    if (!now.choices.length) {
+      run.problems.push(`${now.node} has neither choices nor an ending`);
       break;
     }
-    const index = pick(choices.length);
+    const index = pick(now.choices.length);
+    run.choices = (run.choices || []).concat([index]);
     await page.click(`#choices button.choice >> nth=${index}`);
   }
   // Every link on the final page must point somewhere that exists (the player itself uses none).
@@ -81,19 +118,85 @@ async function playThrough(page, url, pick, characterIndex, shots) {
   if (await page.$("#restart")) {
     await page.click("#restart");
     run.restartNode = await page.getAttribute("#story", "data-node");
+    run.restartState = await page.evaluate(seen);
   }
   return run;
 }
 
+// Random plays of one character inside the page: clicks with element.click(), which runs the player's
+// own handlers and re-renders synchronously, so a thousand steps take well under a second.
+async function randomPlays(page, url, story, characterIndex, options) {
+  await page.goto(url, { waitUntil: "load" });
+  await page.waitForSelector("#app > *");
+  const picks = [];
+  const rng = makeRng(options.seed + characterIndex);
+  for (let i = 0; i < options.plays * 600; i++) picks.push(rng());
+  const raw = await page.evaluate(({ seenSource, plays, ci, picks, maxClicks }) => {
+    const read = new Function(`return (${seenSource})();`);
+    const out = [];
+    let r = 0;
+    for (let p = 0; p < plays; p++) {
+      const picker = document.querySelector(`#picker button.character[data-index="${ci}"]`);
+      const other = document.querySelector("#other");
+      const restart = document.querySelector("#restart");
+      if (picker) picker.click();
+      else if (other) { other.click(); document.querySelector(`#picker button.character[data-index="${ci}"]`).click(); }
+      else if (restart) restart.click();
+      let now = read();
+      const steps = [now];
+      const choices = [];
+      for (let k = 0; now.choices.length && !now.ending && k < maxClicks; k++) {
+        const index = Math.floor(picks[r++ % picks.length] * now.choices.length);
+        choices.push(index);
+        document.querySelectorAll("#choices button.choice")[index].click();
+        now = read();
+        steps.push(now);
+      }
+      out.push({ choices, steps });
+    }
+    return out;
+  }, { seenSource: seen.toString(), plays: options.plays, ci: characterIndex, picks, maxClicks: MAX_CLICKS });
+
+  const tree = story.characters[characterIndex].tree;
+  const facts = treeFacts(tree);
+  const plays = new Plays(options.traces);
+  const shape = (s) => ({ node: s.node, fear: s.fear, truth: s.truth, familiarity: s.familiarity, time: s.time,
+    scene: s.scene, items: s.items, bridge: s.bridge, ending: s.ending ? s.ending.type : "", state: s });
+  raw.forEach((play, p) => {
+    const steps = play.steps.map(shape);
+    play.choices.forEach((index, k) => {
+      const before = steps[k];
+      const after = steps[k + 1];
+      const found = checkStep(facts, before.node, index, before, after, after.node, after.bridge);
+      if (flat(steps[k].state.choices[index].text) !== flat(tree.nodes[before.node].choices[index].text)) {
+        found.push({ kind: "choice text differs", detail: `${before.node} choice ${index + 1}` });
+      }
+      plays.violation(p, k + 1, before.node, index, found);
+    });
+    const last = steps[steps.length - 1];
+    const type = facts.endingType(last.node);
+    if (!last.state.ending) plays.violation(p, steps.length, last.node, -1, [{ kind: "play did not end", detail: "" }]);
+    else if (last.state.ending.type !== type) {
+      plays.violation(p, steps.length, last.node, -1, [{ kind: "ending shown", detail: `${last.state.ending.type} at a ${type} ending` }]);
+    }
+    for (const step of steps) delete step.state.choices; // keep the report small
+    plays.add({ choices: play.choices }, steps.map((s) => ({ ...s, state: { fear: s.fear } })), type);
+  });
+  return plays.report();
+}
+
 async function main() {
-  const [file, shotPrefix, charArg] = process.argv.slice(2);
+  const [options, rest] = parseArgs(process.argv.slice(2), { plays: 0, seed: 1, traces: 20 });
+  const [file, shotPrefix, charArg] = rest;
   const characterIndex = Number(charArg || 0);
   fs.mkdirSync(path.dirname(shotPrefix), { recursive: true });
-  const report = { requests: [], consoleErrors: [], pageErrors: [], runs: [], errors: [] };
+  const report = { requests: [], consoleErrors: [], pageErrors: [], runs: [], plays: [], errors: [] };
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "gsf-chromium-"));
   const server = await serve(file);
   const httpUrl = `http://127.0.0.1:${server.address().port}/story.html`;
   const fileUrl = pathToFileURL(path.resolve(file)).href;
+  const storyFile = `${file}.story.json`;
+  const story = fs.existsSync(storyFile) ? JSON.parse(fs.readFileSync(storyFile, "utf-8")) : null;
   let context;
   try {
     context = await chromium.launchPersistentContext(userDataDir, {
@@ -109,11 +212,18 @@ async function main() {
     report.runs.push(await playThrough(page, fileUrl, () => 0, characterIndex, {
       picker: `${shotPrefix}_phone_picker.png`,
       ending: `${shotPrefix}_phone_ending.png`,
+      bridge: `${shotPrefix}_phone_bridge.png`,
     }));
     await page.setViewportSize(DESKTOP);
     report.runs.push(await playThrough(page, httpUrl, (n) => n - 1, -1, {
       middle: `${shotPrefix}_desktop_middle.png`,
     }));
+    if (story && options.plays > 0) {
+      await page.setViewportSize(PHONE);
+      for (let ci = 0; ci < story.characters.length; ci++) {
+        report.plays.push(await randomPlays(page, fileUrl, story, ci, options));
+      }
+    }
     report.fileUrl = fileUrl;
     report.httpUrl = httpUrl;
   } catch (err) {

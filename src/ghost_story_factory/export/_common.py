@@ -42,6 +42,7 @@ _LABELS = {
         "shared_endings": "共用结局（没有选项通向这里，规则会把玩家送来）",
         "fear_rule": "恐惧达到 100",
         "dawn_rule": "时间到 04:00",
+        "redirect": {"fear_collapse": "恐惧淹没了你。", "dawn": "不知不觉，已经是凌晨四点。"},
         "endings": ENDING_LABELS["zh"],
     },
     "en": {
@@ -60,6 +61,10 @@ _LABELS = {
         "shared_endings": "Shared endings (no choice leads here; the rules send a player)",
         "fear_rule": "fear reaches 100",
         "dawn_rule": "the clock reaches 04:00",
+        "redirect": {
+            "fear_collapse": "Fear overwhelms you.",
+            "dawn": "Somehow it is already four in the morning.",
+        },
         "endings": ENDING_LABELS["en"],
     },
 }
