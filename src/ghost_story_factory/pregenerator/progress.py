@@ -67,13 +67,16 @@ class Progress(Protocol):
 
     def warn(self, text: str) -> None: ...
 
+    # Several characters' trees grow side by side: every tree event names its character.
     def tree_started(self, name: str, max_nodes: int, nodes: int) -> None: ...
 
-    def tree_advanced(self, nodes: int, depth: int, queue: int, tokens: int, cost: float | None) -> None: ...
+    def tree_advanced(
+        self, name: str, nodes: int, depth: int, queue: int, tokens: int, cost: float | None
+    ) -> None: ...
 
     def checkpoint_saved(self, path: Path, nodes: int) -> None: ...
 
-    def tree_finished(self) -> None: ...
+    def tree_finished(self, name: str) -> None: ...
 
 
 class SilentProgress:
@@ -92,13 +95,15 @@ class SilentProgress:
     def tree_started(self, name: str, max_nodes: int, nodes: int) -> None:
         pass
 
-    def tree_advanced(self, nodes: int, depth: int, queue: int, tokens: int, cost: float | None) -> None:
+    def tree_advanced(
+        self, name: str, nodes: int, depth: int, queue: int, tokens: int, cost: float | None
+    ) -> None:
         pass
 
     def checkpoint_saved(self, path: Path, nodes: int) -> None:
         self.lines.append(say("en", "saved_tree", nodes=nodes, path=path))
 
-    def tree_finished(self) -> None:
+    def tree_finished(self, name: str) -> None:
         pass
 
 
@@ -109,9 +114,9 @@ class ConsoleProgress:
         self.console = console
         self.lang = lang
         self._bar: RichProgress | None = None
-        self._task: Any = None
-        self._max = 0
-        self._next_plain = 0.0
+        self._tasks: dict[str, Any] = {}  # character -> its bar; one live display for all trees
+        self._max: dict[str, int] = {}
+        self._next_plain: dict[str, float] = {}
 
     def line(self, key: str, **values: Any) -> None:
         self.console.print(say(self.lang, key, **values), markup=False, highlight=False, soft_wrap=True)
@@ -126,34 +131,46 @@ class ConsoleProgress:
         )
 
     def tree_started(self, name: str, max_nodes: int, nodes: int) -> None:
-        self._max = max_nodes
+        self._max[name] = max_nodes
         if not self.console.is_terminal:
             return
-        self._bar = RichProgress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("depth {task.fields[depth]} · queue {task.fields[queue]} · {task.fields[spend]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=False,
+        if self._bar is None:
+            self._bar = RichProgress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("depth {task.fields[depth]} · queue {task.fields[queue]} · {task.fields[spend]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+            )
+            self._bar.start()
+        self._tasks[name] = self._bar.add_task(
+            name, total=max_nodes, completed=nodes, depth=0, queue=0, spend=""
         )
-        self._bar.start()
-        self._task = self._bar.add_task(name, total=max_nodes, completed=nodes, depth=0, queue=0, spend="")
 
-    def tree_advanced(self, nodes: int, depth: int, queue: int, tokens: int, cost: float | None) -> None:
+    def tree_advanced(
+        self, name: str, nodes: int, depth: int, queue: int, tokens: int, cost: float | None
+    ) -> None:
         spend = f"{tokens} tokens" + ("" if cost is None else f" · ${cost:.4f}")
-        if self._bar is not None:
-            self._bar.update(self._task, completed=nodes, depth=depth, queue=queue, spend=spend)
-        elif self._max and time.monotonic() >= self._next_plain:
-            self._next_plain = time.monotonic() + 5.0
-            self.console.print(f"   {nodes}/{self._max} · depth {depth} · queue {queue} · {spend}")
+        if self._bar is not None and name in self._tasks:
+            self._bar.update(self._tasks[name], completed=nodes, depth=depth, queue=queue, spend=spend)
+        elif self._max.get(name) and time.monotonic() >= self._next_plain.get(name, 0.0):
+            self._next_plain[name] = time.monotonic() + 5.0
+            self.console.print(
+                f"   {name} {nodes}/{self._max[name]} · depth {depth} · queue {queue} · {spend}",
+                markup=False,
+                highlight=False,
+            )
 
     def checkpoint_saved(self, path: Path, nodes: int) -> None:
         self.line("saved_tree", nodes=nodes, path=path)
 
-    def tree_finished(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
+    def tree_finished(self, name: str) -> None:
+        self._max.pop(name, None)
+        if self._bar is not None and name in self._tasks:
+            self._tasks.pop(name)
+            if not self._tasks:
+                self._bar.stop()
+                self._bar = None
