@@ -6,6 +6,7 @@ here, before anything is written, so bad input fails with one line and exit code
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,19 @@ MAX_NAME_LENGTH = 200
 MAX_CHARACTERS = 8
 MAX_ROLE_LENGTH = 120
 CHARACTER_SEPARATORS = (",", "，", "、")
+PROVIDERS = (
+    "openai",
+    "deepseek",
+    "moonshot",
+    "qwen",
+    "glm",
+    "openrouter",
+    "ollama",
+    "lmstudio",
+    "vllm",
+    "llamacpp",
+)
+CALL_KINDS = ("documents", "characters", "plan", "node")
 
 
 @dataclass(frozen=True)
@@ -59,14 +73,42 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("checkpoint_dir", "GSF_CHECKPOINT_DIR", str, "checkpoints", help="folder of checkpoint files"),
     Option("db", "GSF_DB", str, "ghost_stories.db", help="SQLite story library"),
-    Option("model", "GSF_MODEL", str, "gpt-4o-mini", help="model name for the openai backend"),
+    Option(
+        "provider",
+        "GSF_PROVIDER",
+        str,
+        None,
+        choices=PROVIDERS,
+        help="preset for an OpenAI-compatible service: base URL, model, JSON mode, prices",
+    ),
+    Option(
+        "base_url", "GSF_BASE_URL", str, None, help="API base URL (overrides the preset and OPENAI_BASE_URL)"
+    ),
+    Option("model", "GSF_MODEL", str, None, help="model name (default: the preset's, else gpt-4o-mini)"),
     Option(
         "json_mode",
         "GSF_JSON_MODE",
         str,
-        "schema",
-        choices=("schema", "object"),
-        help="schema = Structured Outputs; object = json_object for servers without json_schema",
+        "auto",
+        choices=("auto", "schema", "object", "text"),
+        help="auto = negotiate (json_schema, then json_object, then text); or force one",
+    ),
+    Option(
+        "max_output_tokens",
+        "GSF_MAX_OUTPUT_TOKENS",
+        str,
+        None,
+        help='output cap per call: N for all, or "node=4096,plan=8192,documents=8192"; 0 = send none',
+    ),
+    Option("extra_body", "GSF_EXTRA_BODY", str, None, help="JSON object merged into every request body"),
+    Option(
+        "context_tokens",
+        "GSF_CONTEXT_TOKENS",
+        int,
+        None,
+        256,
+        10**8,
+        help="the server's context size: a prompt that cannot fit is refused before any call",
     ),
     Option("timeout", "GSF_TIMEOUT", float, 120.0, 1, 3600, help="seconds per API request"),
     Option("max_attempts", "GSF_MAX_ATTEMPTS", int, 6, 1, 50, help="tries per API request on network errors"),
@@ -104,6 +146,15 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("offline_jitter", "GSF_OFFLINE_JITTER", float, 0.0, 0, 1, help="latency jitter, a fraction"),
     Option(
+        "progress_every",
+        "GSF_PROGRESS_EVERY",
+        float,
+        10.0,
+        0.5,
+        3600,
+        help="seconds between progress lines when the output is not a terminal",
+    ),
+    Option(
         "grace_seconds",
         "GSF_GRACE_SECONDS",
         float,
@@ -126,8 +177,13 @@ class Settings:
     checkpoint_every: int
     checkpoint_dir: Path
     db: Path
-    model: str
+    provider: str | None
+    base_url: str | None
+    model: str | None
     json_mode: str
+    max_output_tokens: str | None
+    extra_body: str | None
+    context_tokens: int | None
     timeout: float
     max_attempts: int
     backoff_max: float
@@ -137,6 +193,7 @@ class Settings:
     price: str | None
     offline_latency_ms: float
     offline_jitter: float
+    progress_every: float
     grace_seconds: float
 
 
@@ -174,7 +231,51 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
             values[option.name] = option.default
     values["checkpoint_dir"] = Path(values["checkpoint_dir"])
     values["db"] = Path(values["db"])
+    parse_output_caps(values["max_output_tokens"])  # checked here, so a bad value writes nothing
+    parse_extra_body(values["extra_body"])
     return Settings(**values)
+
+
+def parse_output_caps(raw: str | None) -> dict[str, int] | int | None:
+    """``--max-output-tokens``: a number for every call kind, or ``kind=N`` pairs; None = defaults."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    example = 'a number of tokens, or pairs such as "node=4096,plan=8192"'
+    if text.isdigit():
+        return _cap(int(text), text)
+    caps: dict[str, int] = {}
+    for part in text.split(","):
+        kind, sep, number = part.partition("=")
+        kind, number = kind.strip(), number.strip()
+        if not sep or kind not in CALL_KINDS or not number.isdigit():
+            raise InputError(
+                f"--max-output-tokens: expected {example} (kinds: {', '.join(CALL_KINDS)}); got {raw!r}"
+            )
+        caps[kind] = _cap(int(number), raw)
+    return caps
+
+
+def _cap(value: int, raw: str) -> int:
+    if value > 10**7:
+        raise InputError(f"--max-output-tokens: {raw} is out of range (0..10000000)")
+    return value
+
+
+def parse_extra_body(raw: str | None) -> dict[str, Any] | None:
+    """``--extra-body``: a JSON object merged into every request (provider switches)."""
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise InputError(f"--extra-body: not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(value, dict):
+        raise InputError('--extra-body: must be a JSON object, e.g. \'{"thinking": {"type": "disabled"}}\'')
+    reserved = sorted(set(value) & {"model", "messages", "response_format", "stream"})
+    if reserved:
+        raise InputError(f"--extra-body: {', '.join(reserved)} is set by ghost-story itself")
+    return value
 
 
 def check_name(raw: str, what: str) -> str:

@@ -1,41 +1,76 @@
-"""Turns token usage into US dollars: a small table of model list prices and a parser for overrides.
+"""Turns token usage into US dollars: a dated table of list prices and a parser for overrides.
 
-The prices are list prices per 1M tokens as published by each provider at the time of writing
-(USD, standard tier, no batch discount). Providers change them; a run that must be exact should
-pass its own price (``parse_price`` reads the "input,cached,output" setting).
+Prices are USD per 1M tokens, standard tier, no batch or off-peak discount. Each entry says where
+it came from and when. Providers change prices: a run that must be exact should pass its own
+(``--price "input,cached,output"``). A model the table does not know has an unknown price, which
+is shown as unknown and never counted as 0; a budget in USD then needs ``--price``.
+
+When the provider reports the cost of each call (OpenRouter's ``usage.cost``), that figure is used
+instead of the table (see :class:`CostMeter`).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 from .base import Usage
 
 DEFAULT_MODEL = "gpt-4o-mini"
+TABLE_DATE = "2026-12"  # when the table below was last checked as a whole
 
-# model -> (input, cached input, output) in USD per 1M tokens. List prices at time of writing; they may change.
-PRICES: dict[str, tuple[float, float, float]] = {
+
+@dataclass(frozen=True)
+class Price:
+    """USD per 1M tokens: uncached input, cached input (cache hits), output, and cache writes."""
+
+    input: float
+    cached: float
+    output: float
+    cache_write: float | None = None  # None: not billed separately (or not documented)
+    source: str = ""
+
+    def as_tuple(self) -> tuple[float, float, float]:
+        return self.input, self.cached, self.output
+
+
+# Where each entry comes from, and when it was read (all read through stored copies of the pages).
+_OPENAI = "OpenAI pricing page, as quoted by the openai-models / openai-cost crates (2026-Q2)"
+_OPENAI_OLD = "OpenAI pricing page as of the previous table (2025); not re-checked"
+_DEEPSEEK = (
+    "DeepSeek V3.2 list price, as quoted by Roo-Code's provider table (updated 2025-12-09) and Bifrost"
+)
+_MOONSHOT = "Moonshot published pay-as-you-go rates, as quoted by the OpenClaw provider docs (2026)"
+_MOONSHOT_K3 = "Kimi K3 launch pricing, as reported by Apidog's guide (2026-07)"
+_GLM = "Z.ai rates as listed on the Vercel AI Gateway provider page (2026)"
+_QWEN = "Alibaba Model Studio international price of the previous table (2025); not re-checked"
+
+PRICES: dict[str, Price] = {
     # OpenAI
-    "gpt-4o-mini": (0.15, 0.075, 0.60),
-    "gpt-4o": (2.50, 1.25, 10.00),
-    "gpt-4.1": (2.00, 0.50, 8.00),
-    "gpt-4.1-mini": (0.40, 0.10, 1.60),
-    "gpt-4.1-nano": (0.10, 0.025, 0.40),
-    "gpt-5": (1.25, 0.125, 10.00),
-    "gpt-5-mini": (0.25, 0.025, 2.00),
-    "gpt-5-nano": (0.05, 0.005, 0.40),
-    "o4-mini": (1.10, 0.275, 4.40),
-    # DeepSeek (cache hit / cache miss pricing of the V3.x chat models)
-    "deepseek-chat": (0.28, 0.028, 0.42),
-    "deepseek-reasoner": (0.28, 0.028, 0.42),
-    # Moonshot
-    "kimi-k2": (0.60, 0.15, 2.50),
-    "moonshot-v1-8k": (0.20, 0.20, 2.00),
+    "gpt-4o-mini": Price(0.15, 0.075, 0.60, source=_OPENAI),
+    "gpt-4o": Price(2.50, 1.25, 10.00, source=_OPENAI),
+    "gpt-4.1": Price(2.00, 0.50, 8.00, source=_OPENAI_OLD),
+    "gpt-4.1-mini": Price(0.40, 0.10, 1.60, source=_OPENAI_OLD),
+    "gpt-4.1-nano": Price(0.10, 0.025, 0.40, source=_OPENAI_OLD),
+    "gpt-5": Price(1.25, 0.125, 10.00, source=_OPENAI),
+    "gpt-5-mini": Price(0.25, 0.025, 2.00, source=_OPENAI_OLD),
+    "gpt-5-nano": Price(0.05, 0.005, 0.40, source=_OPENAI_OLD),
+    "o4-mini": Price(1.10, 0.275, 4.40, source=_OPENAI_OLD),
+    # DeepSeek: cache hit / cache miss; no separate cache-write charge (a miss is the write).
+    "deepseek-chat": Price(0.28, 0.028, 0.42, source=_DEEPSEEK),
+    "deepseek-reasoner": Price(0.28, 0.028, 0.42, source=_DEEPSEEK),
+    # Moonshot / Kimi
+    "kimi-k2.6": Price(0.95, 0.16, 4.00, source=_MOONSHOT),
+    "kimi-k2.5": Price(0.60, 0.10, 3.00, source=_MOONSHOT),
+    "kimi-k3": Price(3.00, 0.30, 15.00, source=_MOONSHOT_K3),
+    # Zhipu / Z.ai GLM
+    "glm-4.5-air": Price(0.20, 0.03, 1.10, source=_GLM),
+    "glm-4.6": Price(0.60, 0.11, 2.20, source=_GLM),
     # Alibaba Model Studio (international)
-    "qwen-turbo": (0.05, 0.01, 0.20),
-    "qwen-plus": (0.40, 0.08, 1.20),
-    "qwen-max": (1.60, 0.32, 6.40),
+    "qwen-turbo": Price(0.05, 0.01, 0.20, source=_QWEN),
+    "qwen-plus": Price(0.40, 0.08, 1.20, source=_QWEN),
+    "qwen-max": Price(1.60, 0.32, 6.40, source=_QWEN),
 }
 
 # What may follow a known name and still be the same priced model: dated snapshots and release tags
@@ -44,8 +79,8 @@ PRICES: dict[str, tuple[float, float, float]] = {
 _SNAPSHOT = re.compile(r"(?:-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|latest|preview))*")
 
 
-def price_of(model: str) -> tuple[float, float, float] | None:
-    """The table's prices for a model name, allowing a provider prefix and a snapshot suffix."""
+def lookup(model: str) -> Price | None:
+    """The table's entry for a model name, allowing a provider prefix and a snapshot suffix."""
     name = model.strip().lower()
     if "/" in name:  # "openai/gpt-4o-mini", "moonshotai/kimi-k2" (routers prefix the provider)
         name = name.rsplit("/", 1)[1]
@@ -56,6 +91,12 @@ def price_of(model: str) -> tuple[float, float, float] | None:
         if name.startswith(known) and _SNAPSHOT.fullmatch(name[len(known) :]):
             return PRICES[known]
     return None
+
+
+def price_of(model: str) -> tuple[float, float, float] | None:
+    """(input, cached, output) for a model, or None when the table does not know it."""
+    found = lookup(model)
+    return found.as_tuple() if found else None
 
 
 def cost_usd(model: str, usage: Usage, override: tuple[float, float, float] | None = None) -> float | None:
@@ -82,3 +123,43 @@ def parse_price(text: str) -> tuple[float, float, float]:
     if not all(math.isfinite(value) and value >= 0 for value in values):
         raise ValueError(f"prices must be finite and not negative; got {text!r}")
     return values[0], values[1], values[2]
+
+
+class CostMeter:
+    """The cost of a run's usage: reported by the provider when it does, else priced.
+
+    ``reported`` is the USD the provider stated for the replies of this process and ``covered``
+    their tokens. A usage that is exactly what this process saw costs exactly what was reported;
+    another usage (replies committed so far, or a resumed run with earlier tokens) is charged at
+    this run's observed USD per token, so the figure stays tied to the provider's own numbers.
+    """
+
+    def __init__(self, model: str, override: tuple[float, float, float] | None = None, free: bool = False):
+        self.model = model
+        self.override = override
+        self.free = free
+        self.reported = 0.0
+        self.covered = Usage()
+        self.unreported = Usage()  # replies of this process that carried no cost
+
+    def note(self, usage: Usage, reported: float | None) -> None:
+        if reported is None:
+            self.unreported.add(usage)
+        else:
+            self.reported += reported
+            self.covered.add(usage)
+
+    @property
+    def known(self) -> bool:
+        return self.free or self.override is not None or price_of(self.model) is not None
+
+    def __call__(self, usage: Usage) -> float | None:
+        if self.free:
+            return 0.0
+        if self.override is not None:
+            return cost_usd(self.model, usage, self.override)
+        if self.covered.total > 0:  # the provider states its costs: use them, not the table
+            if usage.total == self.covered.total and not self.unreported.total:
+                return self.reported
+            return self.reported * usage.total / self.covered.total
+        return cost_usd(self.model, usage)

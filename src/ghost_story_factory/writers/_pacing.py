@@ -1,0 +1,313 @@
+"""Pacing of a long run under a provider's rate limit, and the rate-limit headers it reads.
+
+:class:`AdaptivePacer` bounds requests in flight and spaces their starts; :func:`retry_hint` reads
+how long a 429 asks us to wait. Nothing here knows about HTTP clients: the writer feeds it tickets,
+outcomes and headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT_S = 600.0  # a server asking for a longer pause (daily quota) ends the run: rerun later
+_RATE_WINDOW_S = 60.0  # providers state limits per minute; successes are remembered this long
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+# -- header parsing -----------------------------------------------------------------------------------
+
+
+def parse_duration(text: str | None) -> float | None:
+    """Seconds in a rate-limit reset header: "1s", "6m0s", "250ms", "1.5s", or a bare number of seconds."""
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        return value if math.isfinite(value) and value >= 0 else None
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        return None
+    return sum(float(number) * _UNIT_S[unit] for number, unit in parts)
+
+
+def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            value = float(ms) / 1000
+            if math.isfinite(value) and value >= 0:
+                return value
+        except ValueError:
+            pass
+    after = headers.get("retry-after")
+    if after is None:
+        return None
+    try:
+        value = float(after)
+        return value if math.isfinite(value) and value >= 0 else None
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(after).timestamp() - now, 0.0)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def retry_hint(headers: Mapping[str, str] | Any, now: float | None = None) -> float | None:
+    """How long a 429 asks us to wait, in seconds; None when it does not say.
+
+    Takes the longest of Retry-After (seconds or an HTTP date; ``retry-after-ms`` is the same
+    signal, more precise, and wins over it) and the ``x-ratelimit-reset-*`` of each limit that is
+    exhausted (remaining 0, or remaining not sent). ``now`` is wall-clock time, for HTTP dates.
+    """
+    lowered = {str(name).lower(): str(value) for name, value in dict(headers).items()}
+    now = time.time() if now is None else now
+    hints: list[float] = []
+    after = _retry_after(lowered, now)
+    if after is not None:
+        hints.append(after)
+    for limit in ("requests", "tokens"):
+        reset = parse_duration(lowered.get(f"x-ratelimit-reset-{limit}"))
+        if reset is None:
+            continue
+        remaining = _number(lowered.get(f"x-ratelimit-remaining-{limit}"))
+        if remaining is None or remaining < 1:  # a limit with room left is not why we were refused
+            hints.append(reset)
+    return max(hints) if hints else None
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+# -- pacing -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Budget:
+    """What a provider's x-ratelimit headers said was left, as of one request's admission."""
+
+    remaining: float
+    reset_at: float  # monotonic time the limit is whole again
+    start_index: int  # the pacer's start count when the reporting request was sent
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One admitted request: its position in the start order and its start time."""
+
+    index: int
+    started: float
+
+
+class AdaptivePacer:
+    """Bounds requests in flight and spaces their starts so a long run stays under the rate limit.
+
+    Three mechanisms, each for a kind of provider:
+
+    * Concurrency, AIMD: starts at ``max_concurrency``, halves on a 429 (once per burst: 429s of
+      requests already in flight when we halved are the same congestion), grows by 1 after as many
+      successes as the current limit, up to ``max_concurrency``.
+    * A shared hold (``not_before``): a 429's Retry-After or reset time stops every new request
+      until then, and so does a success whose x-ratelimit-remaining-* says the budget is spent.
+    * Without rate-limit headers, a start interval learned from 429s. Far above the limit, the rate
+      the server let through between two 429s (up to the moment it said to come back) is its
+      limit; near it, the pace backs off by 10%. Successes shorten the interval again, slowly
+      right after a 429 and faster the longer none comes, so the pace keeps probing upwards.
+    """
+
+    def __init__(
+        self,
+        max_concurrency: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        backoff: float = 0.9,
+        creep: float = 5_000.0,
+    ) -> None:
+        self.max_limit = max(1, int(max_concurrency))
+        self.limit = self.max_limit
+        self.in_flight = 0
+        self.not_before = 0.0  # monotonic time before which nothing new starts
+        self.interval = 0.0  # seconds between starts; 0 = unpaced
+        self.starts = 0
+        self.successes = 0
+        self.rate_limited = 0
+        self._clock = clock
+        self._backoff = backoff
+        self._creep = creep
+        self._next_start = 0.0
+        self._since_increase = 0
+        self._last_cut = -math.inf  # when we last slowed down for a 429
+        self._last_slot = -math.inf  # when that 429 said the server would take requests again
+        self._ok_since_cut = 0  # successes of requests started after the last slow-down
+        self._ok_starts: collections.deque[float] = collections.deque()
+        self._budgets: dict[str, _Budget] = {}
+        self._headers_seen = False
+        self._tokens_per_call = 0.0  # running mean of billed tokens per reply, for token budgets
+        # Created here, bound to the running loop on first use (Python >= 3.10).
+        self._gate = asyncio.Lock()  # FIFO: one waiter at a time waits for its turn, in order
+        self._freed = asyncio.Event()
+
+    # -- admission --
+
+    async def acquire(self) -> Ticket:
+        """Wait until a request may start; the caller must ``release`` the ticket exactly once."""
+        async with self._gate:
+            while True:
+                now = self._clock()
+                delay = self._delay(now)
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                    continue
+                if self.in_flight >= self.limit:
+                    self._freed.clear()
+                    await self._freed.wait()
+                    continue
+                self.in_flight += 1
+                self.starts += 1
+                self._next_start = now + self.interval
+                return Ticket(self.starts, now)
+
+    def _delay(self, now: float) -> float:
+        until = max(self.not_before, self._next_start)
+        for limit, budget in list(self._budgets.items()):
+            if budget.reset_at <= now:
+                del self._budgets[limit]  # the window turned over: unknown until the next reply says
+                continue
+            unit = 1.0 if limit == "requests" else self._tokens_per_call
+            if unit <= 0:
+                continue
+            spent_since = (self.starts - budget.start_index) * unit
+            if budget.remaining - spent_since < unit:
+                until = max(until, budget.reset_at)
+        return until - now
+
+    # -- outcomes --
+
+    def release(
+        self,
+        ticket: Ticket,
+        *,
+        ok: bool = False,
+        rate_limited: bool = False,
+        hint: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Return a request's slot and learn from how it ended (neutral unless ok or rate_limited)."""
+        self.in_flight = max(0, self.in_flight - 1)
+        now = self._clock()
+        if headers is not None:
+            self._read_budgets(headers, ticket, now)
+        if ok:
+            self._success(ticket, now)
+        elif rate_limited:
+            self._rate_limited(ticket, now, hint)
+        self._freed.set()
+
+    def note_tokens(self, tokens: int) -> None:
+        """Billed tokens of one reply: the unit of a token budget."""
+        if self._tokens_per_call <= 0:
+            self._tokens_per_call = float(tokens)
+        else:
+            self._tokens_per_call += (tokens - self._tokens_per_call) * 0.1
+
+    def _success(self, ticket: Ticket, now: float) -> None:
+        self.successes += 1
+        if ticket.started >= self._last_cut:
+            self._ok_since_cut += 1
+        self._ok_starts.append(ticket.started)
+        while self._ok_starts and self._ok_starts[0] < now - _RATE_WINDOW_S:
+            self._ok_starts.popleft()
+        self._since_increase += 1
+        if self._since_increase >= self.limit:
+            self._since_increase = 0
+            self.limit = min(self.max_limit, self.limit + 1)
+        if self.interval > 0:
+            # Speed up slowly right after a 429 (that rate was just measured) and faster the longer
+            # none comes: ~10% after 32 successes, 2x after ~95.
+            self.interval *= 1 - min(0.01, self._ok_since_cut / self._creep)
+            if self.interval < 1e-3:
+                self.interval = 0.0
+
+    def _rate_limited(self, ticket: Ticket, now: float, hint: float | None) -> None:
+        self.rate_limited += 1
+        if hint is not None:
+            self.not_before = max(self.not_before, now + min(hint, MAX_WAIT_S))
+        if ticket.started < self._last_cut:
+            return  # already in flight when we slowed down: the same burst, not news
+        next_slot = now + (hint or 0.0)  # when the server says it will take a request again
+        previous_slot, allowed = self._last_slot, self._ok_since_cut
+        self._last_cut, self._last_slot, self._ok_since_cut = now, next_slot, 0
+        self.limit = max(1, self.limit // 2)
+        self._since_increase = 0
+        if self._headers_seen:
+            return  # the budgets say when to pause; an interval would only cost throughput
+        measured = None
+        if allowed and next_slot > previous_slot:
+            # What the server let through between its two "come back at" times: its sustained rate
+            # when we were sending faster, whether it counts in a sliding window or refills a bucket.
+            measured = allowed / (next_slot - previous_slot)
+        elif previous_slot == -math.inf:
+            # First 429: what got through in the last minute, over that time plus the pause asked
+            # for. Too high when the server allowed an initial burst; the next 429 corrects it.
+            while self._ok_starts and self._ok_starts[0] < now - _RATE_WINDOW_S:
+                self._ok_starts.popleft()
+            span = (now - self._ok_starts[0] + (hint or 0.0)) if self._ok_starts else 0.0
+            measured = len(self._ok_starts) / span if span > 0 else None
+        current = 1 / self.interval if self.interval > 0 else math.inf
+        if measured is not None and measured < 0.5 * current:
+            rate = measured  # we were far above the limit, so what got through is the limit
+        else:
+            # Near the limit: the count mixes in our own slower pace, so back off gently instead.
+            rate = self._backoff * current if math.isfinite(current) else 0.0
+        self.interval = min(1 / rate, MAX_WAIT_S) if rate > 0 else 0.0
+        log.debug("429: concurrency %d, start interval %.3fs", self.limit, self.interval)
+
+    def _read_budgets(self, headers: Mapping[str, str], ticket: Ticket, now: float) -> None:
+        for limit in ("requests", "tokens"):
+            remaining = _number(headers.get(f"x-ratelimit-remaining-{limit}"))
+            reset = parse_duration(headers.get(f"x-ratelimit-reset-{limit}"))
+            if remaining is None or reset is None:
+                continue
+            self._headers_seen = True
+            known = self._budgets.get(limit)
+            if known is not None and known.start_index > ticket.index:
+                continue  # a reply to an older request arriving late: the newer report stands
+            reset_at = ticket.started + min(reset, MAX_WAIT_S)
+            if reset_at <= now:
+                self._budgets.pop(limit, None)
+                continue
+            self._budgets[limit] = _Budget(remaining, reset_at, ticket.index)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "limit": self.limit,
+            "max_limit": self.max_limit,
+            "in_flight": self.in_flight,
+            "interval_s": round(self.interval, 4),
+            "hold_s": round(max(0.0, self.not_before - self._clock()), 3),
+            "rate_limited": self.rate_limited,
+            "successes": self.successes,
+        }
