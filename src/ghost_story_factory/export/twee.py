@@ -1,4 +1,5 @@
-"""Twee 3 source for one character (story format SugarCube 2): a passage per node, links to the targets."""
+"""Twee 3 source for one character (story format SugarCube 2): a passage per node; the player's own state in
+story variables that each choice's ``<<link>>`` changes by the runtime rules before it ``<<goto>>``s on."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import uuid
 from typing import Any
 
 from ._common import (
+    FEAR_MAX,
+    NIGHT_MINUTES,
     Character,
+    Move,
     display_title,
     ending_line,
     is_cjk,
     labels,
     lines_of,
-    minutes_of,
     node_idents,
     story_info,
 )
@@ -47,15 +50,6 @@ def escape_name(name: str) -> str:
     return " ".join(out.split())
 
 
-def link_text(text: str) -> str:
-    """Choice text inside ``[[text|target]]``: characters that Twine's link parser splits on are swapped for
-    look-alikes, because link syntax has no escape."""
-    flat = " ".join(str(text).split())
-    for old, new in (("[", "［"), ("]", "］"), ("|", "｜"), ("->", "→"), ("<-", "←")):
-        flat = flat.replace(old, new)
-    return flat
-
-
 def _verbatim(line: str) -> str:
     # SugarCube shows text between triple quotes as is (no markup, no HTML); only a run of three
     # quotes inside could end it early, so such runs get typographic quotes.
@@ -64,41 +58,123 @@ def _verbatim(line: str) -> str:
     return f'"""{line}"""' if not line.endswith('"') else f'"""{line} """'
 
 
+_IN_STRINGS = {"<": "\\u003c", ">": "\\u003e", "[": "\\u005b", "]": "\\u005d"}
+
+
 def _js(value: Any) -> str:
-    """A JavaScript literal for a SugarCube macro argument; '<' and '>' escaped so '>>' cannot end the macro."""
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e")
+    """A JavaScript literal for a SugarCube macro argument. Inside strings '<', '>', '[' and ']' are written
+    as \\u escapes: no '>>' can end the macro and no '[[' looks like a link to Twine's story map."""
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+        for raw, escaped in _IN_STRINGS.items():
+            text = text.replace(raw, escaped)
+        return text
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_js(str(k))}: {_js(v)}" for k, v in sorted(value.items())) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_js(v) for v in value) + "]"
+    return json.dumps(value)
 
 
-def _set_line(state: dict[str, Any], lang: str | None, ending: dict[str, Any] | None) -> str:
+def _show(expression: str) -> str:
+    """Print a value as plain text: SugarCube wikifies what <<print>> prints (a '[[' in a scene name would
+    become a link whose text is evaluated as code), so the value goes out inside verbatim markup, with
+    any triple quote in it broken up."""
+    return f"""<<print '\"\"\"' + String({expression}).split('\"\"\"').join('“\"\"') + '\"\"\" '>>"""
+
+
+def _init(char: Character) -> list[str]:
+    opening = char.opening()
     assignments = [
-        f"$fear to {int(state.get('PR', 0))}",
-        f"$truth to {int(state.get('GR', 0))}",
-        f"$familiarity to {int(state.get('WF', 0))}",
-        f"$time to {minutes_of(state.get('time', '00:00'))}",
-        f"$clock to {_js(str(state.get('time', '00:00')).strip())}",
-        f"$scene to {_js(str(state.get('scene') or ''))}",
-        f"$flags to {_js(state.get('flags') or {})}",
-        f"$inventory to {_js([str(i) for i in state.get('inventory') or []])}",
-        f"$ending to {_js(str(ending.get('type', '')) if ending else '')}",
+        f"$fear to {opening.fear}",
+        f"$truth to {opening.truth}",
+        f"$familiarity to {opening.familiarity}",
+        f"$time to {opening.minutes}",
+        f"$scene to {_js(opening.scene)}",
+        f"$flags to {_js(opening.flags)}",
+        f"$inventory to {_js(list(opening.items))}",
+        '$ending to ""',
+        '$bridge to ""',
     ]
-    return f"<<set {', '.join(assignments)}>>"
+    # StoryInit runs when the story starts and again on Engine.restart(): the opening state.
+    return [":: StoryInit", f"<<set {', '.join(assignments)}>>", ""]
 
 
 def _caption(lang: str | None) -> list[str]:
     words = labels(lang)
     sep = "、" if is_cjk(lang) else ", "
-    # StoryCaption is SugarCube's sidebar: the state bar. <<- >> prints a value HTML-escaped, unwikified.
+    clock = 'String(Math.trunc($time / 60)).padStart(2, "0") + ":" + String($time % 60).padStart(2, "0")'
+    items = f"($inventory.length ? $inventory.join({_js(sep)}) : {_js(words['none'])})"
+    # StoryCaption is SugarCube's sidebar: the state bar, the player's own state. Numbers are printed with
+    # <<- >>; text (scene, items) as verbatim text so that no markup in it can run.
     return [
         ":: StoryCaption",
         "<<nobr>>",
         f"{words['fear']} <<- $fear>> · {words['truth']} <<- $truth>> · {words['familiarity']} <<- $familiarity>>"
         "<br>",
-        f"{words['time']} <<- $clock>> · {words['scene']} <<- $scene>><br>",
-        f"{words['items']}: <<- $inventory.length ? $inventory.join({_js(sep)}) : {_js(words['none'])}>>",
+        f"{words['time']} <<- {clock}>> · {words['scene']} {_show('$scene')}<br>",
+        f"{words['items']}: {_show(items)}",
         "<</nobr>>",
         "",
     ]
+
+
+def _clamped(var: str, delta: int, top: int) -> str | None:
+    if delta == 0:
+        return None
+    sign = "+" if delta > 0 else "-"
+    return f"<<set ${var} to Math.clamp(${var} {sign} {abs(delta)}, 0, {top})>>"
+
+
+def _link(char: Character, move: Move, names: dict[str, str]) -> str:
+    """One choice: the link text is a string literal holding verbatim markup (never evaluated, never
+    wikified as markup); its body applies rule 2 and ends in exactly one <<goto>>."""
+    body = [
+        _clamped("fear", move.fear, FEAR_MAX),
+        _clamped("truth", move.truth, FEAR_MAX),
+        _clamped("familiarity", move.familiarity, FEAR_MAX),
+        _clamped("time", move.minutes, NIGHT_MINUTES),
+    ]
+    parts = [part for part in body if part]
+    for name, value in move.flags.items():
+        parts.append(f"<<set $flags[{_js(name)}] to {_js(value)}>>")
+    for item in move.items:
+        parts.append(
+            f"<<if not $inventory.includes({_js(item)})>><<run $inventory.push({_js(item)})>><</if>>"
+        )
+    arrive = []
+    if char.is_runtime_ending(move.next):  # not a redirect: a choice that names a shared ending itself
+        arrive.append(f"<<set $scene to {_js(char.scene(move.next))}>>")
+    arrive.append(f"<<set $bridge to {_js(move.bridge)}>><<goto {_js(names[move.next])}>>")
+    conditions = {"fear_collapse": f"$fear gte {FEAR_MAX}", "dawn": f"$time gte {NIGHT_MINUTES}"}
+    redirects = char.redirects(move.next)
+    if redirects:
+        chain = []
+        for position, (kind, target) in enumerate(redirects):
+            chain.append(
+                f"<<{'if' if position == 0 else 'elseif'} {conditions[kind]}>><<goto {_js(names[target])}>>"
+            )
+        parts.append("".join(chain) + "<<else>>" + "".join(arrive) + "<</if>>")
+    else:
+        parts += arrive
+    return f"<<link {_js(_verbatim(move.text))}>>{''.join(parts)}<</link>>"
+
+
+def _bridge_block(char: Character, nid: str) -> str | None:
+    """The bridge a choice into this passage stored in $bridge, shown first: each possible text is written
+    here as verbatim text and picked by comparing $bridge with it, so the variable is never wikified."""
+    bridges = []
+    for parent in dict.fromkeys(char.parents.get(nid, [])):
+        for move in char.moves(parent):
+            if move.next == nid and move.bridge and move.bridge not in bridges:
+                bridges.append(move.bridge)
+    if not bridges:
+        return None
+    chain = "".join(
+        f"<<{'if' if i == 0 else 'elseif'} $bridge is {_js(text)}>>@@.bridge;{_verbatim(text)}@@"
+        for i, text in enumerate(bridges)
+    )
+    return chain + '<</if>><<set $bridge to "">>'
 
 
 def render_twee(story: dict[str, Any], char: Character) -> str:
@@ -106,7 +182,9 @@ def render_twee(story: dict[str, Any], char: Character) -> str:
     lang = info.get("lang")
     words = labels(lang)
     # Passage names are the node ids (already plain identifiers); anything odd gets a hashed name.
-    names = node_idents(char, {"StoryTitle", "StoryData", "StoryCaption", "StoryInit", "StoryMenu"})
+    names = node_idents(
+        char, {"StoryTitle", "StoryData", "StoryCaption", "StoryInit", "StoryMenu", "Story JavaScript"}
+    )
     story_data = {
         "ifid": ifid(story, char),
         "format": STORY_FORMAT,
@@ -122,6 +200,7 @@ def render_twee(story: dict[str, Any], char: Character) -> str:
         ":: StoryData",
         json.dumps(story_data, ensure_ascii=False, indent=2),
         "",
+        *_init(char),
         *_caption(lang),
     ]
     # Lay passages out in rows by depth so Twine's story map reads top to bottom like the graph.
@@ -138,15 +217,21 @@ def render_twee(story: dict[str, Any], char: Character) -> str:
         position = {"position": f"{100 + col * _PASSAGE_STEP_X},{100 + depth * _PASSAGE_STEP_Y}"}
         header = f":: {escape_name(names[nid])}" + (f" [{' '.join(tags)}]" if tags else "")
         out.append(f"{header} {json.dumps(position)}")
-        # A backslash at a line's end is SugarCube's line continuation: the <<set>> adds no blank line.
-        out.append(_set_line(node["state"], lang, ending) + "\\")
+        # A backslash at a line's end is SugarCube's line continuation: the <<set>>s add no blank line.
+        if not char.is_runtime_ending(nid):
+            out.append(f"<<set $scene to {_js(char.scene(nid))}>>\\")
+        if ending:
+            out.append(f"<<set $ending to {_js(str(ending.get('type', '')))}>>\\")
+        bridge = _bridge_block(char, nid)
+        if bridge:
+            out.append(bridge)
         out += [_verbatim(line) for line in lines_of(node.get("narrative") or "")]
         out.append("")
         if ending:
             out.append(f"''{_verbatim(ending_line(lang, ending))}''")
             out.append("")
             out.append(f"<<link {_js(words['restart'])}>><<run Engine.restart()>><</link>>")
-        for choice in node.get("choices") or []:
-            out.append(f"[[{link_text(choice.get('text', ''))}|{names[choice['next']]}]]")
+        for move in char.moves(nid):
+            out.append(_link(char, move, names))
         out.append("")
     return "\n".join(out)
