@@ -76,6 +76,34 @@ class Budget:
         return None
 
 
+class Window:
+    """The calls in flight allowed across every tree growing at once (``--concurrency``)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self.used = 0
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def take(self) -> bool:
+        if self.used >= self.size:
+            return False
+        self.used += 1
+        return True
+
+    def give(self) -> None:
+        self.used -= 1
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def freed(self) -> asyncio.Future[None]:
+        """A future done when some tree next gives a slot back (made now, so no give is missed)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        return waiter
+
+
 async def answer(writer: Writer, journal: Journal, request: Request, attempts: int) -> Answer:
     """A validated reply: from the journal when this request was answered before, else asked."""
     key = request.key()
@@ -119,7 +147,9 @@ class TreeBuilder:
         stored_settings: dict[str, Any],
         budget: Budget | None = None,
         spent_before: Usage | None = None,
+        spent_elsewhere: Callable[[], Usage] | None = None,
         stop: asyncio.Event | None = None,
+        window: Window | None = None,
     ) -> None:
         self.writer = writer
         self.context = context
@@ -132,7 +162,9 @@ class TreeBuilder:
         self.budget = budget or Budget()
         self.spent_before = spent_before or Usage()
         self.stop = stop or asyncio.Event()
+        self.window = window or Window(settings.concurrency)
         self.usage = Usage()
+        self._spent_elsewhere = spent_elsewhere or (lambda: self.usage)
         self.calls = 0
         self.elapsed_before = 0.0
         self._started = time.monotonic()
@@ -179,27 +211,37 @@ class TreeBuilder:
         running: dict[str, asyncio.Task[Answer]] = {}
         done: dict[str, asyncio.Task[Answer]] = {}
         stopper = asyncio.ensure_future(self.stop.wait())  # wakes the loop the moment a stop comes
+        freed: asyncio.Future[None] | None = None  # wakes it when another tree frees a slot
         deadline: float | None = None  # once halting, calls in flight get this long to finish
         try:
             while tree.queue:
                 halt = self._halt_reason()
+                blocked = False
                 if halt is None:
-                    self._schedule(tree, running, done)
+                    blocked = self._schedule(tree, running, done)
                 elif not running:
                     raise halt
                 elif deadline is None:
                     deadline = time.monotonic() + self.settings.grace_seconds
-                if running:
-                    waiting = [*running.values()] if deadline else [*running.values(), stopper]
+                if blocked and freed is None:
+                    freed = self.window.freed()
+                waiting: list[asyncio.Future[Any]] = [*running.values()]
+                if deadline is None:
+                    waiting += [stopper, *([freed] if freed else [])]
+                if waiting:
                     timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
                     await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                     if halt is not None and deadline is not None and time.monotonic() >= deadline:
                         raise halt  # grace period over: calls still in flight are cancelled below
                     for nid in [nid for nid, task in running.items() if task.done()]:
                         done[nid] = running.pop(nid)
+                    if freed is not None and freed.done():
+                        freed = None
                 self._commit_ready(tree, done)
         finally:
             stopper.cancel()
+            if freed is not None:
+                freed.cancel()
             for task in running.values():
                 task.cancel()
             # Gathering also retrieves the errors of calls that finished but were never committed.
@@ -212,31 +254,39 @@ class TreeBuilder:
         return BudgetReached(f"budget reached: {reached}") if reached else None
 
     def _spent(self) -> Usage:
-        """What the whole run has spent so far: earlier trees and documents plus this tree."""
+        """What the whole run has spent so far: documents, plans and finished trees (``spent_before``)
+        plus every tree still growing, this one included (``spent_elsewhere``)."""
         total = Usage()
         total.add(self.spent_before)
-        total.add(self.usage)
+        total.add(self._spent_elsewhere())
         return total
 
     def _schedule(
         self, tree: Tree, running: dict[str, asyncio.Task[Answer]], done: dict[str, asyncio.Task[Answer]]
-    ) -> None:
-        """Start calls for the current level only: a deeper node may still gain incoming choices."""
+    ) -> bool:
+        """Start calls for the current level only: a deeper node may still gain incoming choices.
+
+        Returns True when a node of the level waits for a slot of the shared window."""
         level = tree.nodes[tree.queue[0]].depth
         incoming: dict[str, list[list[Any]]] | None = None
         for nid in tree.queue:
-            if len(running) >= self.settings.concurrency or tree.nodes[nid].depth != level:
-                return
+            if tree.nodes[nid].depth != level:
+                return False
             if nid in running or nid in done:
                 continue
+            if not self.window.take():
+                return True
             if incoming is None:
                 incoming = incoming_choices(tree)
             node = tree.nodes[nid]
             node.arrivals = self._arrivals(node, incoming.get(nid, []))
             request = self._request(tree, node)
-            running[nid] = asyncio.create_task(
+            task = asyncio.create_task(
                 answer(self.writer, self.journal, request, self.settings.attempts), name=nid
             )
+            task.add_done_callback(lambda _task: self.window.give())
+            running[nid] = task
+        return False
 
     def _commit_ready(self, tree: Tree, done: dict[str, asyncio.Task[Answer]]) -> None:
         """Commit finished results in queue order; a failed head call is raised."""
@@ -249,6 +299,7 @@ class TreeBuilder:
             self._commit(tree, tree.nodes[nid], result.data)
             spent = self._spent()
             self.progress.tree_advanced(
+                name=self.context.character["name"],
                 nodes=len(tree.nodes),
                 depth=tree.current_depth,
                 queue=len(tree.queue),

@@ -30,6 +30,32 @@ MESSAGES: dict[str, dict[str, str]] = {
         "warning": "⚠️  {text}",
         "notice": "ℹ️  {text}",
         "bar": "{name}",
+        "backend_at": "✍️  写作器：{backend}（模型 {model}，{preset}，{url}）",
+        "retry": "   ↻ 第 {attempt}/{of} 次尝试将在 {wait:.1f} 秒后开始（上次：{cause}）",
+        "format": "🔧 JSON 模式：{mode}（{how}）",
+        "format_how_first": "首选即被接受",
+        "format_how_tried": "依次尝试了 {tried}",
+        "format_how_checkpoint": "沿用检查点中协商好的模式",
+        "refused": "   ⚙️  服务器拒绝了请求中的 {what}（不计 token）：{reason} —— 已调整后重发",
+        "cut": "   ✂️  一个 {kind} 回复在输出上限 {cap} tokens 处被截断：要求更短的回复",
+        "waiting": "   ⏳ 等待写作器：{in_flight} 个调用进行中，距上次回复 {waited:.0f} 秒（共 {elapsed:.0f} 秒）",
+        "in_flight": "{count} 个进行中",
+        "estimate": "🧮 预估：{calls} 次写作器调用，约 {tokens} tokens（输入 {prompt}，输出 {completion}），"
+        "{cost}，并发 {concurrency} 时约 {duration}",
+        "estimate_detail": "   最大的提示约 {largest} tokens（{largest_kind}）；每个节点：提示约 {node_prompt}，"
+        "回复约 {node_reply} tokens",
+        "estimate_assume": "   （估算依据：每个角色最多 {nodes} 个节点、{characters} 个角色、每次调用约 {seconds:.0f} 秒、"
+        "不计重问）",
+        "cost_unknown": "费用未知（没有 {model} 的价格：用 --price 指定）",
+        "cost_free": "本地服务器，无 API 费用",
+        "cost_offline": "离线写作器，不消耗 token",
+        "cost_reported": "费用由服务商逐次报告",
+        "cost_about": "约 ${low:.4f}–${high:.4f}",
+        "largest_prompt": "📏 本次运行最大的提示：{tokens} tokens（{kind}）",
+        "refused_total": "   （服务器拒绝了 {count} 个请求的格式，不计 token）",
+        "eta": "剩余约 {eta}",
+        "projected": "本树结束时约 ${cost:.4f}",
+        "spend_unknown": "费用未知",
     },
     "en": {
         "offline": "✍️  Using the offline writer (built in, no network, no tokens). "
@@ -52,6 +78,33 @@ MESSAGES: dict[str, dict[str, str]] = {
         "warning": "⚠️  {text}",
         "notice": "ℹ️  {text}",
         "bar": "{name}",
+        "backend_at": "✍️  Writer: {backend} (model {model}, {preset}, {url})",
+        "retry": "   ↻ attempt {attempt} of {of} in {wait:.1f} s (the last one: {cause})",
+        "format": "🔧 JSON mode: {mode} ({how})",
+        "format_how_first": "accepted on the first try",
+        "format_how_tried": "after trying {tried}",
+        "format_how_checkpoint": "as negotiated before, from the checkpoint",
+        "refused": "   ⚙️  the server refused the request's {what} (no tokens billed): {reason} — adjusted and resent",
+        "cut": "   ✂️  a {kind} reply was cut at the output cap of {cap} tokens: asking for a shorter one",
+        "waiting": "   ⏳ waiting for the writer: {in_flight} call(s) in flight, {waited:.0f} s since the last "
+        "reply ({elapsed:.0f} s in all)",
+        "in_flight": "{count} in flight",
+        "estimate": "🧮 Estimate: {calls} writer calls, about {tokens} tokens ({prompt} in, {completion} out), "
+        "{cost}, about {duration} at concurrency {concurrency}",
+        "estimate_detail": "   largest prompt about {largest} tokens ({largest_kind}); per node: prompt about "
+        "{node_prompt}, reply about {node_reply} tokens",
+        "estimate_assume": "   (assuming up to {nodes} nodes per character, {characters} character(s), about "
+        "{seconds:.0f} s per call, no re-asks)",
+        "cost_unknown": "cost unknown (no price for {model}: pass --price)",
+        "cost_free": "a local server: no API charges",
+        "cost_offline": "the offline writer: no tokens",
+        "cost_reported": "cost reported by the provider per call",
+        "cost_about": "about ${low:.4f}–${high:.4f}",
+        "largest_prompt": "📏 Largest prompt of the run: {tokens} tokens ({kind})",
+        "refused_total": "   (the server refused the form of {count} request(s); no tokens billed)",
+        "eta": "about {eta} left",
+        "projected": "≈ ${cost:.4f} when this tree is done",
+        "spend_unknown": "cost unknown",
     },
 }
 
@@ -106,32 +159,82 @@ class SilentProgress:
     def tree_finished(self, name: str) -> None:
         pass
 
+    def writer_event(self, kind: str, **values: Any) -> None:
+        self.lines.append(f"{kind}: {values}")
+
+    def heartbeat(self, in_flight: int, elapsed: float) -> None:
+        pass
+
 
 class ConsoleProgress:
-    """The screens: a rich progress bar on a terminal, plain lines (and a line per 10%) otherwise."""
+    """The screens: a rich progress bar on a terminal, plain lines (and a line per 10%) otherwise.
 
-    def __init__(self, console: Console, lang: str) -> None:
+    Besides the generation's events it shows the writer's (:meth:`writer_event`: a line per retry,
+    the JSON mode chosen, refusals, replies cut at the cap) and a heartbeat while calls are in
+    flight (:meth:`heartbeat`), so a slow or silent server never looks like a hung program.
+    """
+
+    def __init__(self, console: Console, lang: str, every: float = 5.0) -> None:
         self.console = console
         self.lang = lang
+        self.every = every  # seconds between plain progress lines
         self._bar: RichProgress | None = None
         self._tasks: dict[str, Any] = {}  # character -> its bar; one live display for all trees
         self._max: dict[str, int] = {}
         self._next_plain: dict[str, float] = {}
+        self._first: dict[str, tuple[float, int, float | None]] = {}  # name -> (time, nodes, cost)
+        self._last_output = time.monotonic()
+        self._last_reply = time.monotonic()
+
+    def _print(self, text: str, **style: Any) -> None:
+        self._last_output = time.monotonic()
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True, **style)
 
     def line(self, key: str, **values: Any) -> None:
-        self.console.print(say(self.lang, key, **values), markup=False, highlight=False, soft_wrap=True)
+        self._print(say(self.lang, key, **values))
 
     def warn(self, text: str) -> None:
-        self.console.print(
-            say(self.lang, "warning", text=text),
-            style="yellow",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
+        self._print(say(self.lang, "warning", text=text), style="yellow")
+
+    # -- the writer's events --------------------------------------------------------------------
+
+    def writer_event(self, kind: str, **values: Any) -> None:
+        """One line per writer event: "retry", "format", "refused", "cut" (see OpenAIWriter)."""
+        if kind == "retry":
+            self.line("retry", **values)
+        elif kind == "format":
+            tried = values.get("tried") or []
+            if values.get("from_checkpoint"):
+                how = say(self.lang, "format_how_checkpoint")
+            elif len(tried) > 1:
+                how = say(self.lang, "format_how_tried", tried=" → ".join(tried))
+            else:
+                how = say(self.lang, "format_how_first")
+            self.line("format", mode=values.get("mode"), how=how)
+        elif kind == "refused":
+            self.line("refused", what=values.get("what"), reason=values.get("reason"))
+        elif kind == "cut":
+            self.line("cut", kind=values.get("kind"), cap=values.get("cap"))
+
+    def reply_arrived(self) -> None:
+        self._last_reply = time.monotonic()
+
+    def heartbeat(self, in_flight: int, elapsed: float) -> None:
+        """Called about once a second by the CLI: shows that calls are in flight and for how long."""
+        now = time.monotonic()
+        if self._bar is not None:
+            flight = say(self.lang, "in_flight", count=in_flight) if in_flight else ""
+            for task in self._tasks.values():
+                self._bar.update(task, flight=flight)
+            return
+        if in_flight and now - self._last_output >= self.every:
+            self.line("waiting", in_flight=in_flight, waited=now - self._last_reply, elapsed=elapsed)
+
+    # -- trees ----------------------------------------------------------------------------------
 
     def tree_started(self, name: str, max_nodes: int, nodes: int) -> None:
         self._max[name] = max_nodes
+        self._first.pop(name, None)
         if not self.console.is_terminal:
             return
         if self._bar is None:
@@ -139,7 +242,10 @@ class ConsoleProgress:
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("depth {task.fields[depth]} · queue {task.fields[queue]} · {task.fields[spend]}"),
+                TextColumn(
+                    "depth {task.fields[depth]} · queue {task.fields[queue]} · {task.fields[spend]} "
+                    "{task.fields[flight]}"
+                ),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
                 console=self.console,
@@ -147,22 +253,28 @@ class ConsoleProgress:
             )
             self._bar.start()
         self._tasks[name] = self._bar.add_task(
-            name, total=max_nodes, completed=nodes, depth=0, queue=0, spend=""
+            name, total=max_nodes, completed=nodes, depth=0, queue=0, spend="", flight=""
         )
 
     def tree_advanced(
         self, name: str, nodes: int, depth: int, queue: int, tokens: int, cost: float | None
     ) -> None:
-        spend = f"{tokens} tokens" + ("" if cost is None else f" · ${cost:.4f}")
+        now = time.monotonic()
+        self._last_reply = now
+        first = self._first.setdefault(name, (now, nodes, cost))
+        spend = f"{tokens} tokens · " + (say(self.lang, "spend_unknown") if cost is None else f"${cost:.4f}")
+        total = self._max.get(name, 0)
+        done, took = nodes - first[1], now - first[0]
+        if done > 0 and took > 0 and total > nodes:
+            spend += " · " + say(self.lang, "eta", eta=_duration((total - nodes) * took / done))
+            if cost is not None and first[2] is not None:
+                projected = cost + (cost - first[2]) / done * (total - nodes)
+                spend += " · " + say(self.lang, "projected", cost=projected)
         if self._bar is not None and name in self._tasks:
             self._bar.update(self._tasks[name], completed=nodes, depth=depth, queue=queue, spend=spend)
-        elif self._max.get(name) and time.monotonic() >= self._next_plain.get(name, 0.0):
-            self._next_plain[name] = time.monotonic() + 5.0
-            self.console.print(
-                f"   {name} {nodes}/{self._max[name]} · depth {depth} · queue {queue} · {spend}",
-                markup=False,
-                highlight=False,
-            )
+        elif total and now >= self._next_plain.get(name, 0.0):
+            self._next_plain[name] = now + self.every
+            self._print(f"   {name} {nodes}/{total} · depth {depth} · queue {queue} · {spend}")
 
     def checkpoint_saved(self, path: Path, nodes: int) -> None:
         self.line("saved_tree", nodes=nodes, path=path)
@@ -174,3 +286,12 @@ class ConsoleProgress:
             if not self._tasks:
                 self._bar.stop()
                 self._bar = None
+
+
+def _duration(seconds: float) -> str:
+    """A short human duration: "45 s", "12 min", "3.5 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

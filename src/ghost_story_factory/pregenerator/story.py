@@ -23,7 +23,7 @@ from ..model import FORMAT_VERSION, load_story
 from ..playtest import playtest
 from ..writers import prompts
 from ..writers.base import Usage, Writer
-from .builder import Budget, StoryContext, TreeBuilder, TreeSettings, answer, tree_settings_dict
+from .builder import Budget, StoryContext, TreeBuilder, TreeSettings, Window, answer, tree_settings_dict
 from .checkpoints import CheckpointStore, StoryCheckpoint
 from .progress import Progress
 from .state import GameState
@@ -89,6 +89,7 @@ class StoryGenerator:
         self.calls = 0
         self._started = time.monotonic()
         self._elapsed_before = 0.0
+        self._builders: list[TreeBuilder] = []  # trees growing now
 
     async def run(self) -> GenerationResult:
         notice = self.store.acquire_lock()
@@ -111,17 +112,7 @@ class StoryGenerator:
                 names = [c["name"] for c in checkpoint.characters]
                 return GenerationResult(saved, {}, True, True, self.store.cleanup(names))
         settings = self._effective_settings(checkpoint.settings)
-        for character in checkpoint.characters:
-            name = character["name"]
-            if name in checkpoint.completed:
-                self.progress.line("skip", name=name)
-                continue
-            tree = await self._build_tree(checkpoint, character, settings)
-            checkpoint.completed[name] = {"tree": tree.to_dict(), "report": report(tree)}
-            self._save(checkpoint)
-            self.progress.line(
-                "saved_story", done=len(checkpoint.completed), total=len(checkpoint.characters)
-            )
+        await self._build_trees(checkpoint, settings)
         story = self._export(checkpoint, settings, resumed)
         story_id = self.library.save(story)
         deleted = self.store.cleanup([c["name"] for c in checkpoint.characters])
@@ -236,8 +227,46 @@ class StoryGenerator:
         )
         return plan
 
+    async def _build_trees(self, checkpoint: StoryCheckpoint, settings: TreeSettings) -> None:
+        """Every unfinished character's tree, side by side in one window of ``concurrency`` calls.
+
+        Each tree depends only on its own replies, so growing them together changes no byte of the
+        story. When one tree stops (a writer failure, the budget), the others are stopped too, save
+        their checkpoints, and the first real cause is raised."""
+        window = Window(settings.concurrency)
+        pending = []
+        for character in checkpoint.characters:
+            if character["name"] in checkpoint.completed:
+                self.progress.line("skip", name=character["name"])
+            else:
+                pending.append(character)
+
+        async def one(character: dict[str, Any]) -> None:
+            try:
+                tree = await self._build_tree(checkpoint, character, settings, window)
+            except BaseException:
+                self.stop.set()  # the siblings drain their calls in flight and save
+                raise
+            checkpoint.completed[character["name"]] = {"tree": tree.to_dict(), "report": report(tree)}
+            self._save(checkpoint)
+            self.progress.line(
+                "saved_story", done=len(checkpoint.completed), total=len(checkpoint.characters)
+            )
+
+        results = await asyncio.gather(*(one(c) for c in pending), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:  # the cause, not the stop it made the others take
+            raise next((f for f in failures if not isinstance(f, Interrupted)), failures[0])
+
+    def _live_spend(self) -> Usage:
+        """What unfinished trees have spent so far (finished ones are in ``self.usage``)."""
+        total = Usage()
+        for builder in self._builders:
+            total.add(builder.usage)
+        return total
+
     async def _build_tree(
-        self, checkpoint: StoryCheckpoint, character: dict[str, Any], settings: TreeSettings
+        self, checkpoint: StoryCheckpoint, character: dict[str, Any], settings: TreeSettings, window: Window
     ) -> Tree:
         name = character["name"]
         resume = self.store.load_tree(name, checkpoint.run_id)
@@ -259,8 +288,11 @@ class StoryGenerator:
             stored_settings=checkpoint.settings,
             budget=self.settings.budget,
             spent_before=self.usage,
+            spent_elsewhere=self._live_spend,
             stop=self.stop,
+            window=window,
         )
+        self._builders.append(builder)
         if resume is None:
             self.progress.line("start_tree", name=name)
         else:
@@ -277,8 +309,9 @@ class StoryGenerator:
         try:
             tree = await builder.build(GameState(scene=checkpoint.documents["scenes"][0]), resume)
         finally:
-            self.progress.tree_finished()
+            self.progress.tree_finished(name)
             journal.close()
+            self._builders.remove(builder)
         problems = validate(tree, settings.max_nodes)
         if problems:
             raise GhostStoryError(f"the tree of {name} breaks its invariants: {'; '.join(problems[:3])}")
