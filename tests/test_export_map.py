@@ -46,6 +46,15 @@ def test_dot_is_read_back_by_graphviz(sample: str, name: str) -> None:
     edges = sorted((by_id[e["tail"]], by_id[e["head"]]) for e in graph.get("edges", []))
     assert edges == sorted((nid, c["next"]) for nid, n in nodes.items() for c in n["choices"])
     drawn = {o["name"]: o for o in objects}
+    # The shared (runtime) endings sit apart, in their own dashed cluster, with the rule that leads there.
+    runtime = set((_tree(sample, name).get("runtime_endings") or {}).values())
+    clusters = {o["name"]: o for o in objects if "nodes" in o}
+    if runtime:
+        members = {by_id[i] for i in clusters["cluster_runtime_endings"]["nodes"]}
+        assert members == runtime
+        assert not any(head in runtime for _, head in edges)
+        for nid in runtime:
+            assert "← " in drawn[nid]["label"]
     for nid, node in nodes.items():
         if node["ending"]:
             assert drawn[nid]["fillcolor"] == ENDING_COLORS[node["ending"]["type"]]
@@ -77,7 +86,8 @@ def test_png_without_graphviz_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch
         assert raised.value.exit_code == 1
 
 
-_NODE = re.compile(r'^  (\w+)(\["|\(\[")(.*?)("\]|"\]\))$')
+_NODE = re.compile(r'^(  |    )(\w+)(\["|\(\[")(.*?)("\]|"\]\))$')
+_SUBGRAPH = re.compile(r'^  subgraph (\w+) \["([^"]*)"\]$')
 _EDGE = re.compile(r"^  (\w+) -->\|([^|]*)\| (\w+)$")
 _LABEL_FORBIDDEN = re.compile(r'["\[\](){}|<>`]')
 
@@ -94,9 +104,21 @@ def test_mermaid_is_structurally_sound(sample: str, name: str) -> None:
     declared: dict[str, str] = {}
     edges: list[tuple[str, str]] = []
     class_lines = []
+    subgraph: str | None = None
+    in_subgraph: dict[str, set[str]] = {}
     for line in lines[4:]:
-        if node := _NODE.match(line):
-            ident, _, label, _ = node.groups()
+        if sub := _SUBGRAPH.match(line):
+            assert subgraph is None and not _LABEL_FORBIDDEN.search(sub.group(2))
+            subgraph = sub.group(1)
+            in_subgraph[subgraph] = set()
+        elif line == "  end":
+            assert subgraph is not None
+            subgraph = None
+        elif node := _NODE.match(line):
+            indent, ident, _, label, _ = node.groups()
+            assert (indent == "    ") == (subgraph is not None), line
+            if subgraph:
+                in_subgraph[subgraph].add(ident)
             assert ident not in declared
             # <br/> is the one tag allowed: Mermaid's line break inside a label.
             assert not _LABEL_FORBIDDEN.search(label.replace("<br/>", "")), label
@@ -108,7 +130,10 @@ def test_mermaid_is_structurally_sound(sample: str, name: str) -> None:
             class_lines.append(line)
         else:
             pytest.fail(f"unexpected Mermaid line: {line!r}")
+    assert subgraph is None, "a subgraph is left open"
     assert set(declared) == set(nodes)
+    runtime = set((_tree(sample, name).get("runtime_endings") or {}).values())
+    assert in_subgraph.get("runtime_endings", set()) == runtime
     for tail, head in edges:  # every edge's endpoints are declared nodes
         assert tail in declared and head in declared
     assert sorted(edges) == sorted((nid, c["next"]) for nid, n in nodes.items() for c in n["choices"])

@@ -16,6 +16,7 @@ from ._common import (
     ending_color,
     ending_label,
     excerpt,
+    labels,
     short_hash,
     story_info,
 )
@@ -52,14 +53,23 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines or [""]
 
 
-def _node_label(nid: str, node: dict[str, Any], lang: str | None) -> list[str]:
+def _node_label(nid: str, node: dict[str, Any], lang: str | None, rule: str | None = None) -> list[str]:
     lines = [nid, *_wrap(excerpt(node.get("narrative") or "", _EXCERPT_CHARS), 24)]
     ending = node.get("ending")
     if ending:
         title = " ".join(str(ending.get("title") or "").split())
         kind = ending_label(lang, str(ending.get("type", "")))
         lines.append(f"[{kind}] {title}".strip())
+    if rule:
+        lines.append(f"← {rule}")
     return lines
+
+
+def _rules(char: Character, lang: str | None) -> dict[str, str]:
+    """Runtime ending node -> the rule that sends a player there ("fear reaches 100", "04:00")."""
+    words = labels(lang)
+    names = {"fear_collapse": words["fear_rule"], "dawn": words["dawn_rule"]}
+    return {nid: names[kind] for kind, nid in char.runtime_endings.items()}
 
 
 # --- DOT -------------------------------------------------------------------------------------------
@@ -87,9 +97,10 @@ def render_dot(story: dict[str, Any], char: Character) -> str:
         f'  edge [fontname={_dot_string(_FONT)}, fontsize=9, color="#555555", fontcolor="#333333"];',
     ]
     used_types: list[str] = []
+    rules = _rules(char, lang)
     for nid in char.order:
         node = char.nodes[nid]
-        attrs = [f"label={_dot_label(_node_label(nid, node, lang))}"]
+        attrs = [f"label={_dot_label(_node_label(nid, node, lang, rules.get(nid)))}"]
         ending = node.get("ending")
         if ending:
             etype = str(ending.get("type", ""))
@@ -111,6 +122,14 @@ def render_dot(story: dict[str, Any], char: Character) -> str:
         for choice in char.nodes[nid].get("choices") or []:
             label = excerpt(str(choice.get("text", "")), _EDGE_CHARS)
             out.append(f"  {_dot_string(nid)} -> {_dot_string(choice['next'])} [label={_dot_string(label)}];")
+    if rules:
+        # The shared endings no choice leads to: apart, in a dashed box that says how a player gets there.
+        out.append("  subgraph cluster_runtime_endings {")
+        out.append(
+            f'    label={_dot_string(labels(lang)["shared_endings"])}; fontsize=10; style=dashed; color="#999999";'
+        )
+        out += [f"    {_dot_string(nid)};" for nid in rules]
+        out.append("  }")
     if used_types:
         out.append("  subgraph cluster_legend {")
         out.append(f'    label={_dot_string("legend")}; fontsize=10; style=dashed; color="#999999";')
@@ -198,11 +217,16 @@ def render_mermaid(story: dict[str, Any], char: Character) -> str:
         "flowchart TD",
     ]
     classes: dict[str, list[str]] = {}
+    rules = _rules(char, lang)
+    shared: list[str] = []
     for nid in char.order:
         node = char.nodes[nid]
-        label = "<br/>".join(mermaid_text(line) for line in _node_label(nid, node, lang))
+        label = "<br/>".join(mermaid_text(line) for line in _node_label(nid, node, lang, rules.get(nid)))
         ending = node.get("ending")
-        if ending:
+        if nid in rules:  # a shared ending no choice leads to: declared in its own subgraph below
+            shared.append(f'    {ids[nid]}(["{label}"])')
+            classes.setdefault(f"ending_{_class_word(str(ending.get('type', '')))}", []).append(ids[nid])
+        elif ending:
             out.append(f'  {ids[nid]}(["{label}"])')  # stadium shape for endings
             classes.setdefault(f"ending_{_class_word(str(ending.get('type', '')))}", []).append(ids[nid])
         else:
@@ -211,6 +235,10 @@ def render_mermaid(story: dict[str, Any], char: Character) -> str:
             classes.setdefault("merged", []).append(ids[nid])
         if nid == char.root:
             classes.setdefault("root", []).append(ids[nid])
+    if shared:
+        out.append(f'  subgraph runtime_endings ["{mermaid_text(labels(lang)["shared_endings"])}"]')
+        out += shared
+        out.append("  end")
     for nid in char.order:
         for choice in char.nodes[nid].get("choices") or []:
             text = mermaid_text(excerpt(str(choice.get("text", "")), _EDGE_CHARS))
