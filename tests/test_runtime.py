@@ -158,3 +158,15 @@ def test_spearman_and_sentence_repetition() -> None:
     assert sentences('You wait. "Who?" Nothing answers.') == ["You wait.", '"Who?"', "Nothing answers."]
     rep = repetition(["A. B. A.", "A. C."])
     assert rep.sentences == 5 and rep.distinct_share == 3 / 5 and rep.top_share == 3 / 5
+
+
+def test_fear_wins_over_the_clock_when_both_end_the_night() -> None:
+    tree = _tree()
+    state, _ = runtime.take(tree, runtime.start(tree), 0)
+    late = runtime.PlayState(**{**state.__dict__, "node": "shared", "fear": 50, "minutes": 235})
+    state, arrival = runtime.take(tree, late, 1)  # +99 fear and +10 min into a fear_collapse ending
+    assert state.fear == 100 and state.clock == "04:00"
+    assert state.node == "fearend" and arrival.redirected is None  # not sent to dawn
+    late = runtime.PlayState(**{**late.__dict__, "fear": 95})
+    state, arrival = runtime.take(tree, late, 0)  # fear 95 + 0 at 04:00 toward an escape: dawn
+    assert state.node == "rt_dawn" and arrival.redirected == "dawn"

@@ -94,8 +94,8 @@ def take(tree: Tree, state: PlayState, index: int) -> tuple[PlayState, Arrival]:
 def _redirect(tree: Tree, target: str, fear: int, clock: int) -> str | None:
     ending = tree.nodes[target].ending
     kind = ending.type if ending else None
-    if fear >= FEAR_MAX and kind != "fear_collapse":
-        return "fear_collapse"
+    if fear >= FEAR_MAX:  # fear wins over the clock: the story ends in fear
+        return None if kind == "fear_collapse" else "fear_collapse"
     if clock >= NIGHT_MINUTES and kind != "dawn":
         return "dawn"
     return None
