@@ -330,3 +330,35 @@ def test_a_closed_library_refuses_work_and_closing_twice_is_fine(db: Path) -> No
     lib.close()
     with pytest.raises(LibraryError, match="closed"):
         lib.list()
+
+
+def test_another_applications_sqlite_file_is_refused_before_any_write(tmp_path: Path) -> None:
+    foreign = tmp_path / "photos.db"
+    with closing(sqlite3.connect(foreign)) as conn:
+        conn.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, path TEXT)")
+        conn.execute("INSERT INTO photos (path) VALUES ('a.jpg')")
+        conn.commit()
+    before = foreign.read_bytes()
+    with pytest.raises(LibraryError, match="not a Ghost Story Factory library"):
+        Library(foreign)
+    assert foreign.read_bytes() == before, "not one byte may change"
+    assert not (tmp_path / "photos.db-wal").exists(), "the WAL switch is a write too"
+    with closing(sqlite3.connect(foreign)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("photos",)]
+
+
+def test_our_library_carries_our_application_id_and_an_older_one_is_adopted(tmp_path: Path) -> None:
+    from ghost_story_factory.library import APPLICATION_ID
+
+    path = tmp_path / "stories.db"
+    with Library(path) as lib:
+        lib.save(sample_story())
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+        conn.execute("PRAGMA application_id = 0")  # a library written before the id existed
+        conn.commit()
+    with Library(path) as lib:
+        assert len(lib.list()) == 1
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID

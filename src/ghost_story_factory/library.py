@@ -18,6 +18,7 @@ from .errors import LibraryError, StoryFormatError
 from .model import load_story
 
 SCHEMA_VERSION = 1
+APPLICATION_ID = 0x47534631  # "GSF1" in the SQLite header: this file is a Ghost Story Factory library
 DEFAULT_TIMEOUT_S = 5.0
 
 # Character keys with a column of their own. A key whose value is not of the column's type (None, say)
@@ -129,6 +130,7 @@ class Library:
                 )
                 conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
                 conn.execute("PRAGMA foreign_keys = ON")
+                self._check_ours(conn)  # before anything writes, the WAL switch included
                 if not read_only:
                     conn.execute("PRAGMA journal_mode = WAL")
                 self._migrate(conn)
@@ -166,9 +168,26 @@ class Library:
                     conn.execute("ROLLBACK")
             raise
 
+    def _check_ours(self, conn: sqlite3.Connection) -> None:
+        """Refuse another application's SQLite file: ours carries APPLICATION_ID, or is empty, or is a
+        library from before the id (schema version 1 with our two tables)."""
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        if app_id == APPLICATION_ID:
+            return
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if app_id == 0 and (not tables or (version == 1 and {"stories", "characters"} <= tables)):
+            return
+        raise LibraryError(
+            f"{self.path} is not a Ghost Story Factory library (another application's SQLite file); "
+            "choose another --db"
+        )
+
     def _migrate(self, conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version == SCHEMA_VERSION:
+            if not self.read_only and conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")  # a library from before the id
             return
         if version > SCHEMA_VERSION:
             raise LibraryError(
@@ -185,6 +204,7 @@ class Library:
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
     def _check(self, story: Any) -> None:
         """Refuse a dict that cannot round-trip through the tables (before touching the file)."""
@@ -311,6 +331,12 @@ class Library:
         except orjson.JSONDecodeError as exc:
             raise LibraryError(f"story {story_id} in {self.path} is damaged: {_one_line(exc)}") from exc
         return story
+
+    def stories_of(self, city: str) -> builtins.list[int]:
+        """Ids of the stories of ``city`` (as typed, NFC), oldest first."""
+        with self._lock, self._errors("read"):
+            rows = self._db.execute("SELECT id FROM stories WHERE city = ? ORDER BY id", (city,)).fetchall()
+        return [int(row[0]) for row in rows]
 
     def list(self) -> builtins.list[dict[str, Any]]:
         """Summaries of every story, newest first.
