@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-import shutil
 import os
+import shutil
 import sqlite3
 import threading
 import time
