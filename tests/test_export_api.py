@@ -7,7 +7,7 @@ import unicodedata
 
 import orjson
 import pytest
-from export_samples import all_samples
+from export_samples import OFFLINE_ERRORS, all_samples
 
 from ghost_story_factory.errors import GhostStoryError
 from ghost_story_factory.export import FORMATS, ExportError, export_json, render
@@ -15,6 +15,12 @@ from ghost_story_factory.export._common import safe_name_part
 
 SAMPLES = all_samples()
 TEXT_FORMATS = ("json", "ink", "yarn", "twee", "html", "dot", "mermaid")
+
+
+def test_real_offline_stories_are_among_the_samples() -> None:
+    """Every export test also runs on stories the offline writer wrote (through the real generator)."""
+    assert OFFLINE_ERRORS == {}, OFFLINE_ERRORS
+    assert {"offline_zh", "offline_en"} <= set(SAMPLES)
 
 
 def test_formats_are_the_documented_ones() -> None:
