@@ -144,3 +144,43 @@ def test_characters_with_the_same_safe_name_get_distinct_files() -> None:
     story["characters"].append(twin)
     names = [name for name, _ in render(story, "ink")]
     assert len(set(names)) == 2
+
+
+@pytest.mark.parametrize("sample", list(SAMPLES))
+def test_the_tests_reference_agrees_with_the_runtime_on_every_path(sample: str) -> None:
+    """The export tests replay plays through export_samples.ref_take; it must agree with the terminal
+    player's ghost_story_factory.runtime (the reference of the rules) on every path of every sample."""
+    from export_samples import ref_start, ref_take
+
+    from ghost_story_factory import runtime
+    from ghost_story_factory.model import load_story
+
+    story = SAMPLES[sample]
+    model = load_story(story)
+    for char in story["characters"]:
+        tree, typed = char["tree"], model.character(char["name"]).tree
+        paths = 0
+        stack = [(ref_start(tree), runtime.start(typed))]
+        while stack:
+            ours, theirs = stack.pop()
+            assert (ours["node"], ours["fear"], ours["truth"], ours["familiarity"], ours["time"]) == (
+                theirs.node,
+                theirs.fear,
+                theirs.truth,
+                theirs.familiarity,
+                theirs.minutes,
+            )
+            assert (ours["scene"], ours["flags"], tuple(ours["items"])) == (
+                theirs.scene,
+                theirs.flags,
+                theirs.items,
+            )
+            choices = tree["nodes"][ours["node"]]["choices"]
+            paths += not choices
+            for index in range(len(choices)):
+                after, arrival = ref_take(tree, ours, index)
+                their_after, their_arrival = runtime.take(typed, theirs, index)
+                assert arrival["bridge"] == " ".join(their_arrival.bridge.split())
+                assert arrival["redirected"] == their_arrival.redirected
+                stack.append((after, their_after))
+        assert paths > 0
