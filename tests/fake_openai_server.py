@@ -61,7 +61,6 @@ FAULTS = (
 _MAX_BODY = 8 * 1024 * 1024  # bounded: a test server never needs more
 _MAX_LOG = 2000  # requests remembered for assertions
 _MAX_SLEEP_S = 30.0  # no latency or hang can keep a handler thread longer than this
-_TIME_PATTERN = r"^\+\d{1,3}min$"
 SETTABLE = (
     "api_key",
     "models",
@@ -74,7 +73,11 @@ SETTABLE = (
     "rate_mode",
     "ratelimit_headers",
     "hang_s",
+    "profile",
+    "decoder",
+    "refuse_keywords",
 )
+DECODERS = ("helpful", "schema_only")
 
 
 @dataclass
@@ -90,10 +93,86 @@ class Ledger:
     max_in_flight: int = 0  # most chat requests being handled at once
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # as reported to the client: 0 for a profile that reports no cache hits
+    cost_usd: float = 0.0  # the usage.cost a profile reports (OpenRouter)
+    refused_form: int = 0  # requests refused for their JSON mode, schema keyword or field
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one provider behaves, as documented (README's provider table says where)."""
+
+    name: str
+    formats: tuple[str | None, ...] = (None, "text", "json_object", "json_schema")
+    refusal: tuple[int, str] = (400, "")  # the answer to a response_format it does not take
+    json_word: bool = False  # json_object needs the word "json" in the messages
+    json_word_message: str = "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'."
+    strict: bool = (
+        False  # json_schema strict rules enforced (OpenAI): no root anyOf, all required, closed objects
+    )
+    cached: str = "details"  # details | deepseek | top | none: where cached tokens are reported
+    cost: bool = False  # usage.cost in USD (OpenRouter)
+    key: bool = True  # the Authorization header is checked
+    timings: bool = False  # llama-server's "timings" object
+    schema_models: tuple[str, ...] = ()  # when set, only these model prefixes take json_schema
+    cap_refused_for: tuple[
+        str, ...
+    ] = ()  # model prefixes that refuse max_tokens (max_completion_tokens only)
+
+
+PROFILES: dict[str, Profile] = {
+    profile.name: profile
+    for profile in (
+        Profile("openai", json_word=True, strict=True, cap_refused_for=("o1", "o3", "o4", "gpt-5")),
+        Profile(
+            "deepseek",
+            formats=(None, "text", "json_object"),
+            refusal=(400, "This response_format type is unavailable now"),
+            json_word=True,
+            cached="deepseek",
+        ),
+        Profile("moonshot", cached="top"),
+        Profile(
+            "qwen",
+            refusal=(
+                400,
+                "<400> InternalError.Algo.InvalidParameter: The response_format json_schema is not supported by this model",
+            ),
+            json_word=True,
+            schema_models=("qwen-plus", "qwen-flash", "qwen3-max"),
+        ),
+        Profile(
+            "glm",
+            formats=(None, "text", "json_object"),
+            refusal=(400, "response_format.type json_schema is not supported"),
+        ),
+        Profile("openrouter", cost=True),
+        Profile("ollama", cached="none", key=False),
+        Profile(
+            "lmstudio",
+            formats=(None, "text", "json_schema"),
+            refusal=(400, "'response_format.type' must be 'json_schema' or 'text'"),
+            cached="none",
+            key=False,
+        ),
+        Profile("vllm", cached="none", key=False),
+        Profile("llamacpp", key=False, timings=True),
+        Profile(
+            "llama-cpp-python",
+            formats=(None, "text", "json_object"),
+            refusal=(
+                500,
+                "1 validation error: response_format.type: Input should be 'text' or 'json_object'",
+            ),
+            cached="none",
+            key=False,
+        ),
+    )
+}
+OPENROUTER_PRICE = (1.0, 0.25, 2.0)  # the fake's own USD per 1M: input, cached, output
 
 
 def format_duration(seconds: float) -> str:
@@ -163,6 +242,9 @@ class FakeOpenAI:
         ratelimit_headers: bool = True,
         hang_s: float = 3.0,
         seed: int = 0,
+        profile: str = "openai",
+        decoder: str = "helpful",
+        refuse_keywords: tuple[str, ...] | list[str] = (),
     ) -> None:
         self.lock = threading.RLock()
         self.api_key = api_key
@@ -176,6 +258,10 @@ class FakeOpenAI:
         self.rate_mode = rate_mode
         self.ratelimit_headers = ratelimit_headers
         self.hang_s = hang_s
+        self.profile = profile
+        self.decoder = decoder
+        self.refuse_keywords = list(refuse_keywords)
+        self.configure(profile=profile, decoder=decoder)
         self.configure(faults=self.faults, fault_rate=self.fault_rate, rate_mode=rate_mode)  # validates
         self.ledger = Ledger()
         self.in_flight = 0
@@ -243,6 +329,10 @@ class FakeOpenAI:
                     value = list(value) if name == "faults" else {k: float(v) for k, v in value.items()}
                 if name == "rate_mode" and value not in ("sliding", "bucket"):
                     raise ValueError('rate_mode must be "sliding" or "bucket"')
+                if name == "profile" and value not in PROFILES:
+                    raise ValueError(f"unknown profile {value!r}; choose one of {', '.join(PROFILES)}")
+                if name == "decoder" and value not in DECODERS:
+                    raise ValueError(f"unknown decoder {value!r}; choose one of {', '.join(DECODERS)}")
                 setattr(self, name, value)
 
     def reset_ledger(self) -> None:
@@ -309,25 +399,81 @@ class FakeOpenAI:
                 self._seen_systems.popitem(last=False)
             return seen
 
-    def bill(self, body: dict[str, Any], content: str) -> dict[str, int]:
+    def bill(self, body: dict[str, Any], content: str, cap: int | None = None) -> dict[str, Any]:
+        """Tokens of one answer, billed to the ledger and reported the way the profile reports them."""
+        profile = PROFILES[self.profile]
         messages = body.get("messages") or []
         prompt_chars = sum(len(str(m.get("content") or "")) for m in messages if isinstance(m, dict))
         prompt_chars += len(json.dumps(body.get("response_format") or {}))
         system = next((str(m.get("content") or "") for m in messages if m.get("role") == "system"), "")
         prompt = max(1, prompt_chars // 4)
         cached = min(prompt, len(system) // 4) if system and self._cached_share(system) else 0
+        if profile.cached == "none":
+            cached = 0  # a server that reports no cache hits bills (and is compared) without them
         completion = max(1, len(content) // 4)
+        if cap is not None:
+            completion = min(completion, cap)
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        if profile.cached == "details":
+            usage["prompt_tokens_details"] = {"cached_tokens": cached}
+        elif profile.cached == "deepseek":
+            usage["prompt_cache_hit_tokens"] = cached
+            usage["prompt_cache_miss_tokens"] = prompt - cached
+        elif profile.cached == "top":
+            model = str(body.get("model") or "")
+            if model.startswith("moonshot-v1"):
+                usage["cached_tokens"] = cached
+            else:
+                usage["prompt_tokens_details"] = {"cached_tokens": cached}
+        cost = 0.0
+        if profile.cost:
+            rate_in, rate_cached, rate_out = OPENROUTER_PRICE
+            cost = round(
+                ((prompt - cached) * rate_in + cached * rate_cached + completion * rate_out) / 1e6, 12
+            )
+            usage["cost"] = cost
         with self.lock:
             self.ledger.answered += 1
             self.ledger.prompt_tokens += prompt
             self.ledger.completion_tokens += completion
             self.ledger.cached_tokens += cached
-        return {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": cached},
-        }
+            self.ledger.cost_usd += cost
+        return usage
+
+    def refusal(self, body: dict[str, Any], text: str) -> tuple[int, dict[str, Any]] | None:
+        """The profile's answer to a request it does not take (format, keyword, field); None = fine."""
+        profile = PROFILES[self.profile]
+        response_format = body.get("response_format") or {}
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        model = str(body.get("model") or "")
+        schema_refused = bool(profile.schema_models) and not model.startswith(profile.schema_models)
+        if kind not in profile.formats or (kind == "json_schema" and schema_refused):
+            status, message = profile.refusal
+            message = message or f"response_format type {kind!r} is not supported"
+            return status, _error(message, "invalid_request_error", None, "response_format")
+        if kind == "json_object" and profile.json_word and "json" not in text.lower():
+            return 400, _error(profile.json_word_message, "invalid_request_error", None, "messages")
+        if kind == "json_schema":
+            wrapper = response_format.get("json_schema") or {}
+            schema = wrapper.get("schema") or {}
+            name = wrapper.get("name", "schema")
+            for keyword in self.refuse_keywords:
+                if _uses_keyword(schema, keyword):
+                    message = f"Invalid schema for response_format '{name}': In context=(), '{keyword}' is not permitted."
+                    return 400, _error(message, "invalid_request_error", None, "response_format")
+            if profile.strict and wrapper.get("strict"):
+                problem = strict_problem(schema)
+                if problem:
+                    message = f"Invalid schema for response_format '{name}': {problem}"
+                    return 400, _error(message, "invalid_request_error", None, "response_format")
+        if "max_tokens" in body and profile.cap_refused_for and model.startswith(profile.cap_refused_for):
+            message = "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."
+            return 400, _error(message, "invalid_request_error", "unsupported_parameter", "max_tokens")
+        return None
 
     def sleep(self, seconds: float) -> None:
         """Interruptible and bounded, so stop() never waits on a sleeping handler."""
@@ -342,7 +488,7 @@ def _text_of(messages: list[Any]) -> str:
 
 
 def _schema_in_prompt(messages: list[Any]) -> dict[str, Any] | None:
-    """json_object mode: the client pastes the schema into the prompt after the words "JSON schema"."""
+    """json_object and text modes: the client pastes the schema into the prompt after "JSON schema"."""
     for message in reversed(messages):
         if not isinstance(message, dict) or message.get("role") != "user":
             continue
@@ -363,14 +509,26 @@ def _allows_null(schema: dict[str, Any]) -> bool:
     return kind == "null" or (isinstance(kind, list) and "null" in kind)
 
 
-def make_value(schema: dict[str, Any], path: str, salt: str) -> Any:
-    """A minimal value valid for ``schema``: nulls where allowed, fewest items, distinct texts."""
+def _enum_order(values: list[Any]) -> list[Any]:
+    """Ending types with the two every plan needs first, so a minimal list of them is a usable one."""
+    first = [value for value in ("fear_collapse", "dawn") if value in values]
+    return first + [value for value in values if value not in first]
+
+
+def make_value(schema: dict[str, Any], path: str, salt: str, index: int = 0) -> Any:
+    """A small value valid for ``schema`` and usable by the story rules, like a model that follows the prompt.
+
+    The fewest items a usable reply has, distinct texts, beats numbered by position, distinct ending
+    types (fear_collapse and dawn first), choices rather than an ending where either is allowed.
+    """
     if "anyOf" in schema:
         options = schema["anyOf"]
-        chosen = next((option for option in options if _allows_null(option)), options[0])
-        return make_value(chosen, path, salt)
+        chosen = next((o for o in options if "choices" in (o.get("properties") or {})), None)
+        chosen = chosen or next((o for o in options if _allows_null(o)), options[0])
+        return make_value(chosen, path, salt, index)
     if "enum" in schema:
-        return schema["enum"][0]
+        values = _enum_order(list(schema["enum"]))
+        return values[index % len(values)]
     if "const" in schema:
         return schema["const"]
     kind = schema.get("type")
@@ -378,63 +536,177 @@ def make_value(schema: dict[str, Any], path: str, salt: str) -> Any:
         if "null" in kind:
             return None
         kind = kind[0]
+    leaf = path.rsplit(".", 1)[-1]
     if kind == "object":
         props = schema.get("properties") or {}
         return {
-            name: make_value(sub, f"{path}.{name}" if path else name, salt) for name, sub in props.items()
+            name: make_value(sub, f"{path}.{name}" if path else name, salt, index)
+            for name, sub in props.items()
         }
     if kind == "array":
-        # Like a model that follows the prompt: wire schemas carry no counts, so give a few items.
-        count = int(schema.get("minItems", min(3, int(schema.get("maxItems", 3)))))
+        low = int(schema.get("minItems", 0))
+        high = int(schema.get("maxItems", 3))
+        wanted = (
+            2 if leaf == "choices" else (0 if leaf in ("items", "flags") and "consequences" in path else 3)
+        )
+        if "minItems" not in schema and "maxItems" in schema and leaf not in ("choices", "items", "flags"):
+            wanted = high  # no lower bound sent: like a model, follow the prompt's "one per depth", etc.
+        count = max(low, min(high, wanted))
         items = schema.get("items") or {"type": "string"}
-        return [make_value(items, f"{path}.{index}", salt) for index in range(count)]
+        return [make_value(items, f"{path}.{i}", salt, i) for i in range(count)]
     if kind == "string":
-        if schema.get("pattern") == _TIME_PATTERN or path.endswith("time"):
-            return "+10min"
-        leaf = path.replace(".", " ")
-        text = f"{leaf} {salt}".strip() or salt
+        if leaf == "name" and ".flags." in f".{path}":
+            return f"flag_{index}_{salt}"
+        text = f"{path.replace('.', ' ')} {salt}".strip() or salt
         text = text.ljust(int(schema.get("minLength", 0)), "x")
         if "maxLength" in schema:
             text = text[: int(schema["maxLength"])]
         return text
     if kind in ("integer", "number"):
-        value = schema.get("minimum", 0)
-        if "maximum" in schema:
-            value = min(value, schema["maximum"])
+        low = schema.get("minimum", 0)
+        high = schema.get("maximum", low + 1000)
+        value = (
+            min(max(index, low), high)
+            if leaf == "depth"
+            else min(max(low, 1 if leaf == "minutes" else 0), high)
+        )
         return int(value) if kind == "integer" else float(value)
     if kind == "boolean":
         return False
     return None
 
 
-def make_reply(schema: dict[str, Any] | None, messages: list[Any]) -> dict[str, Any]:
-    """The reply object for a request: schema-valid, and for story nodes also valid by the node rules."""
+_WORDS = [
+    "lantern",
+    "rain",
+    "alley",
+    "bell",
+    "ferry",
+    "ghost",
+    "mirror",
+    "lotus",
+    "bridge",
+    "temple",
+    "ash",
+    "river",
+    "moon",
+    "fog",
+    "paper",
+    "door",
+    "whisper",
+    "shadow",
+    "tide",
+    "crow",
+    "jade",
+    "silk",
+    "drum",
+    "salt",
+    "ember",
+    "well",
+    "clock",
+    "stone",
+]
+
+
+def random_value(schema: dict[str, Any], rng: random.Random) -> Any:
+    """Any value the schema allows, drawn at random: a decoder that honours the schema sent and nothing else.
+
+    Branches, enum values, counts and numbers are drawn uniformly within what the schema states (an
+    array without maxItems gets up to 3 more than its minimum); strings are 1-6 random words, like a
+    model's short prose, since no decoder bounds string lengths the same way.
+    """
+    if "anyOf" in schema:
+        return random_value(rng.choice(schema["anyOf"]), rng)
+    if "enum" in schema:
+        return rng.choice(list(schema["enum"]))
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = rng.choice(kind)
+    if kind == "object":
+        return {name: random_value(sub, rng) for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        low = int(schema.get("minItems", 0))
+        high = int(schema.get("maxItems", low + 3))
+        items = schema.get("items") or {"type": "string"}
+        return [random_value(items, rng) for _ in range(rng.randint(low, max(low, high)))]
+    if kind == "string":
+        return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 6)))
+    if kind == "integer":
+        return rng.randint(int(schema.get("minimum", -100)), int(schema.get("maximum", 100)))
+    if kind == "number":
+        return rng.uniform(float(schema.get("minimum", -100)), float(schema.get("maximum", 100)))
+    if kind == "boolean":
+        return rng.random() < 0.5
+    return None
+
+
+def make_reply(
+    schema: dict[str, Any] | None, messages: list[Any], decoder: str = "helpful", seed: Any = None
+) -> dict[str, Any]:
+    """The reply object for a request: schema-valid, and usable by the story rules for the helpful decoder."""
     if not schema:
         return {}
-    salt = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:8]
-    reply = make_value(schema, "", salt)
-    props = schema.get("properties") or {}
-    if isinstance(reply, dict) and {"narrative", "choices", "ending"} <= set(props):
-        prompt = _text_of(messages)
-        if "This node is an ending" in prompt:
-            kind = "fear_collapse" if "fear_collapse" in prompt else "dawn"
-            reply["choices"] = []
-            reply["ending"] = {"type": kind, "title": f"ending {salt}"}
-        else:
-            choices_schema = props["choices"]
-            count = min(2, int(choices_schema.get("maxItems", 2)))
-            reply["choices"] = [
-                make_value(choices_schema["items"], f"choice.{i}", salt) for i in range(count)
-            ]
-            reply["ending"] = None
-    return reply
+    blob = json.dumps([messages, seed], sort_keys=True, ensure_ascii=False).encode()
+    salt = hashlib.sha256(blob).hexdigest()[:8]
+    if decoder == "schema_only":
+        return random_value(schema, random.Random(salt))
+    return make_value(schema, "", salt)
 
 
 # -- HTTP --------------------------------------------------------------------------------------------
 
 
-def _error(message: str, kind: str, code: str | None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+def _error(message: str, kind: str, code: str | None, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def _uses_keyword(schema: Any, keyword: str) -> bool:
+    if isinstance(schema, dict):
+        return keyword in schema or any(_uses_keyword(value, keyword) for value in schema.values())
+    if isinstance(schema, list):
+        return any(_uses_keyword(item, keyword) for item in schema)
+    return False
+
+
+def strict_problem(schema: Any, path: str = "") -> str | None:
+    """What OpenAI's strict mode would refuse in a schema (the rules it documents), or None."""
+    if not path and "anyOf" in schema:
+        return "In context=(), 'anyOf' is not permitted at the root: the root must be an object."
+    if isinstance(schema, dict):
+        for keyword in (
+            "allOf",
+            "not",
+            "if",
+            "then",
+            "else",
+            "dependentRequired",
+            "dependentSchemas",
+            "oneOf",
+        ):
+            if keyword in schema:
+                return f"In context=({path}), '{keyword}' is not permitted."
+        if schema.get("type") == "object" or "properties" in schema:
+            props = schema.get("properties") or {}
+            if schema.get("additionalProperties") is not False:
+                return (
+                    f"In context=({path}), 'additionalProperties' is required to be supplied and to be false."
+                )
+            missing = [name for name in props if name not in (schema.get("required") or [])]
+            if missing:
+                return f"In context=({path}), 'required' is required to include every property. Missing '{missing[0]}'."
+        for key, value in schema.items():
+            if isinstance(value, (dict, list)):
+                found = strict_problem(value, f"{path}.{key}" if path else key)
+                if found:
+                    return found
+    if isinstance(schema, list):
+        for index, item in enumerate(schema):
+            found = strict_problem(item, f"{path}.{index}")
+            if found:
+                return found
+    return None
 
 
 def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
@@ -526,7 +798,8 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, raw: bytes, entry: dict[str, Any]) -> tuple[int, str]:
             given = self.headers.get("Authorization", "")
-            if given != f"Bearer {server.api_key}":
+            profile = PROFILES[server.profile]
+            if profile.key and given != f"Bearer {server.api_key}":
                 # Like OpenAI, the message names the key it got (partly masked); clients must not echo it.
                 shown = given.removeprefix("Bearer ")
                 shown = shown[:3] + "*" * 6 + shown[-4:] if len(shown) > 8 else "***"
@@ -539,10 +812,22 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             except ValueError as exc:
                 return self._reject(400, _error(f"Invalid body: {exc}", "invalid_request_error", None))
             entry["body"] = body
+            entry["seed"] = body.get("seed")
             model = str(body.get("model"))
-            if model not in server.models:
+            if profile.key and model not in server.models:
                 message = f"The model `{model}` does not exist or you do not have access to it."
                 return self._reject(404, _error(message, "invalid_request_error", "model_not_found"))
+            refused = server.refusal(body, _text_of(body["messages"]))
+            if refused is not None:
+                with server.lock:
+                    server.ledger.refused_form += 1
+                status, payload = refused
+                if status >= 500:
+                    with server.lock:
+                        server.ledger.server_errors += 1
+                    self._send(status, payload)
+                    return status, "refused"
+                return self._reject(status, payload)[0], "refused"
             allowed, rate_headers = server._rate_check()
             if not allowed:
                 with server.lock:
@@ -592,8 +877,15 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 schema = (response_format.get("json_schema") or {}).get("schema")
             if schema is None:
                 schema = _schema_in_prompt(messages)
-            content: str | None = json.dumps(make_reply(schema, messages), ensure_ascii=False)
+            reply = make_reply(schema, messages, server.decoder, body.get("seed"))
+            content: str | None = json.dumps(reply, ensure_ascii=False)
+            if response_format.get("type") not in ("json_schema", "json_object"):
+                content = f"Here is the JSON you asked for:\n```json\n{content}\n```\nI hope it helps."
             finish = "stop"
+            cap = body.get("max_completion_tokens", body.get("max_tokens"))
+            cap = int(cap) if isinstance(cap, int) and cap > 0 else None
+            if cap is not None and content and len(content) // 4 > cap:
+                content, finish = content[: cap * 4], "length"  # the server stops at the cap
             if fault == "truncate":
                 content, finish = content[: max(1, len(content) // 2)], "length"
             elif fault == "invalid":
@@ -605,7 +897,7 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if fault == "badbody":
                 self._send(200, b'{"id": "chatcmpl-broken", "choices": [{"ind', rate_headers)
                 return 200, fault
-            usage = server.bill(body, content or "")
+            usage = server.bill(body, content or "", cap)
             completion = {
                 "id": f"chatcmpl-fake-{hashlib.sha256(raw).hexdigest()[:12]}",
                 "object": "chat.completion",
@@ -622,10 +914,68 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 "usage": usage,
                 "system_fingerprint": "fp_fake",
             }
+            if profile.timings:
+                completion["timings"] = {
+                    "cache_n": usage.get("prompt_tokens_details", {}).get("cached_tokens", 0)
+                }
             self._send(200, completion, rate_headers)
             return 200, fault
 
     return Handler
+
+
+# -- a server that never answers ---------------------------------------------------------------------
+
+
+class SilentServer:
+    """Accepts connections on 127.0.0.1 and never answers; records when each was opened and closed."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._socket.settimeout(0.1)
+        self.accepted: list[float] = []  # monotonic times a connection was accepted
+        self.closed: list[float] = []  # monotonic times a client hung up
+        self._stopping = threading.Event()
+        self._connections: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, name="silent-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._socket.getsockname()[1]}/v1"
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted.append(time.monotonic())
+            self._connections.append(connection)
+            threading.Thread(target=self._drain, args=(connection,), daemon=True).start()
+
+    def _drain(self, connection: socket.socket) -> None:
+        connection.settimeout(0.1)
+        while not self._stopping.is_set():
+            try:
+                if not connection.recv(65536):
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+        self.closed.append(time.monotonic())
+
+    def __enter__(self) -> SilentServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        for connection in self._connections:
+            with contextlib.suppress(OSError):
+                connection.close()
+        self._socket.close()
 
 
 # -- helpers for tests -------------------------------------------------------------------------------
@@ -712,6 +1062,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=60.0, help="rate limit window in seconds")
     parser.add_argument("--rate-mode", choices=("sliding", "bucket"), default="sliding")
     parser.add_argument("--no-ratelimit-headers", action="store_true")
+    parser.add_argument("--profile", choices=tuple(PROFILES), default="openai")
+    parser.add_argument("--decoder", choices=DECODERS, default="helpful")
+    parser.add_argument("--refuse-keywords", default="", help="comma-separated schema keywords to refuse")
     args = parser.parse_args(argv)
     server = FakeOpenAI(
         api_key=args.api_key,
@@ -725,6 +1078,9 @@ def main(argv: list[str] | None = None) -> int:
         rate_window_s=args.window,
         rate_mode=args.rate_mode,
         ratelimit_headers=not args.no_ratelimit_headers,
+        profile=args.profile,
+        decoder=args.decoder,
+        refuse_keywords=[k for k in args.refuse_keywords.split(",") if k],
     )
     print(f"URL {server.url}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):

@@ -18,12 +18,21 @@ from rich.text import Text
 
 from . import __version__
 from .config import OPTIONS, Settings, check_name, load_settings, parse_characters
-from .errors import BudgetReached, GhostStoryError, InputError, Interrupted, LibraryError, WriterError
+from .errors import (
+    BudgetReached,
+    GhostStoryError,
+    InputError,
+    Interrupted,
+    InvalidReply,
+    LibraryError,
+    WriterError,
+    WriterUnavailable,
+)
 from .pregenerator.builder import Budget, TreeSettings
 from .pregenerator.checkpoints import CheckpointStore, list_unfinished
-from .pregenerator.progress import ConsoleProgress
+from .pregenerator.progress import ConsoleProgress, say
 from .pregenerator.story import GenerationResult, GenerationSettings, StoryGenerator
-from .writers import make_writer, price_function
+from .writers import make_writer, price_function, price_known
 
 RESUMABLE = (WriterError, Interrupted, BudgetReached, LibraryError)
 
@@ -48,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     for option in OPTIONS:
         flag = "--" + option.name.replace("_", "-")
         generate.add_argument(flag, dest=option.name, default=None, help=f"{option.help} [{option.env}]")
+    generate.add_argument(
+        "--estimate", action="store_true", help="print the estimate (calls, tokens, cost, time) and exit"
+    )
     generate.add_argument("--yes", action="store_true", help="accepted for scripts: generate never asks")
     generate.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
@@ -98,69 +110,225 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 # generate --------------------------------------------------------------------------------------
 def _generate(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> int:
-    city = check_name(args.city, "city")
-    characters = parse_characters(args.characters)
-    if settings.checkpoint_dir.exists() and not settings.checkpoint_dir.is_dir():
-        raise InputError(f"--checkpoint-dir {settings.checkpoint_dir} exists and is not a folder")
     out = Console(stderr=args.json, highlight=False)
-    progress = ConsoleProgress(out, settings.lang)
-    writer = make_writer(settings, env)
-    budget = Budget(
-        max_tokens=settings.max_tokens, max_usd=settings.budget_usd, cost=price_function(settings, writer)
-    )
-    if writer.name == "offline":
-        progress.line("offline")
-    else:
-        progress.line("backend", backend=writer.name, model=writer.model)
-    store = CheckpointStore(settings.checkpoint_dir, city, progress.warn)
-    generation = GenerationSettings(
-        city=city,
-        characters=characters,
-        lang=settings.lang,
-        tree=TreeSettings(
-            max_depth=settings.max_depth,
-            branching=settings.branching,
-            max_nodes=settings.max_nodes,
-            concurrency=settings.concurrency,
-            checkpoint_every=settings.checkpoint_every,
-            attempts=settings.attempts,
-            grace_seconds=settings.grace_seconds,
-        ),
-        budget=budget,
-    )
-    from .library import Library
-
+    progress = ConsoleProgress(out, settings.lang, every=settings.progress_every)
+    store: CheckpointStore | None = None
     try:
+        city = check_name(args.city, "city")
+        characters = parse_characters(args.characters)
+        if settings.checkpoint_dir.exists() and not settings.checkpoint_dir.is_dir():
+            raise InputError(f"--checkpoint-dir {settings.checkpoint_dir} exists and is not a folder")
+        writer = make_writer(settings, env, on_event=progress.writer_event)
+        cost = price_function(settings, writer)
+        _check_budget(settings, writer, cost)
+        budget = Budget(max_tokens=settings.max_tokens, max_usd=settings.budget_usd, cost=cost)
+        if writer.name == "offline":
+            progress.line("offline")
+        else:
+            preset = getattr(writer, "preset", None)
+            progress.line(
+                "backend_at",
+                backend=writer.name,
+                model=writer.model,
+                preset=f"--provider {preset.name}"
+                if preset and preset.name != "generic"
+                else "OpenAI-compatible",
+                url=getattr(writer, "base_url", ""),
+            )
+        quiet = writer.name == "offline" and not args.estimate
+        plan = _estimate(settings, writer, cost, characters, progress, quiet=quiet)
+        if args.estimate:
+            if args.json:
+                print(orjson.dumps({"estimate": plan}).decode())
+            return 0
+        store = CheckpointStore(settings.checkpoint_dir, city, progress.warn)
+        generation = GenerationSettings(
+            city=city,
+            characters=characters,
+            lang=settings.lang,
+            tree=TreeSettings(
+                max_depth=settings.max_depth,
+                branching=settings.branching,
+                max_nodes=settings.max_nodes,
+                concurrency=settings.concurrency,
+                checkpoint_every=settings.checkpoint_every,
+                attempts=settings.attempts,
+                grace_seconds=settings.grace_seconds,
+            ),
+            budget=budget,
+        )
+        from .library import Library
+
         with Library(settings.db) as library:
             generator = StoryGenerator(
                 writer=writer, store=store, library=library, progress=progress, settings=generation
             )
-            result = asyncio.run(_run_with_signals(generator, writer, out))
-    except RESUMABLE as exc:
-        err = Console(stderr=True, highlight=False)
-        err.print(_stop_line(exc), markup=False, soft_wrap=True)
+            result = asyncio.run(_run_with_signals(generator, writer, out, progress))
+    except GhostStoryError as exc:
+        return _failed(exc, args, settings, store)
+    _show_result(result, out, settings, writer)
+    _show_writer_totals(writer, progress)
+    if args.json:
+        report = _result_json(result, city, writer, budget)
+        if writer.name != "offline":
+            stats = writer.stats()  # type: ignore[attr-defined]
+            report["writer"] = {
+                key: stats[key]
+                for key in ("json_mode", "refused", "cut", "retried", "largest_prompt", "calls")
+            }
+        print(orjson.dumps(report).decode())
+    return 0
+
+
+def _check_budget(settings: Settings, writer: Any, cost: Any) -> None:
+    """A budget in USD needs a price: refuse it before any call when none is known."""
+    if settings.budget_usd is None or price_known(settings, writer, cost):
+        return
+    raise InputError(
+        f"--budget-usd {settings.budget_usd:g}: no price is known for the model {writer.model!r}, so the "
+        'budget could not be enforced; pass its price with --price "input,cached,output" (USD per 1M '
+        "tokens), or limit tokens with --max-tokens"
+    )
+
+
+def _estimate(
+    settings: Settings,
+    writer: Any,
+    cost: Any,
+    characters: tuple[tuple[str, str], ...],
+    progress: Any,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Print what the run will take before its first call; refuse a prompt that cannot fit the context."""
+    from .writers._estimate import SECONDS_PER_CALL, estimate
+
+    count = len(characters) or 3
+    plan = estimate(
+        lang=settings.lang,
+        characters=count,
+        named=bool(characters),
+        max_depth=settings.max_depth,
+        branching=settings.branching,
+        max_nodes=settings.max_nodes,
+        concurrency=settings.concurrency,
+        mode=getattr(writer, "mode", "schema"),
+    )
+    if settings.context_tokens and plan.largest + 512 > settings.context_tokens:
+        raise InputError(
+            f"--context-tokens {settings.context_tokens}: the largest prompt ({plan.largest_kind}) is about "
+            f"{plan.largest} tokens and needs room for its reply; give the server a larger context or "
+            "lower --max-depth"
+        )
+    from .writers.base import Usage
+
+    preset = getattr(writer, "preset", None)
+    if writer.name == "offline":
+        money, low, high = say(settings.lang, "cost_offline"), 0.0, 0.0
+    elif preset is not None and preset.local:
+        money, low, high = say(settings.lang, "cost_free"), 0.0, 0.0
+    else:
+        full = cost(Usage(plan.prompt, plan.completion, 0))
+        cheap = cost(Usage(plan.prompt, plan.completion, plan.cached))
+        if full is None or cheap is None:
+            reported = preset is not None and preset.reports_cost
+            money = say(settings.lang, "cost_reported" if reported else "cost_unknown", model=writer.model)
+            low = high = None
+        else:
+            money, low, high = say(settings.lang, "cost_about", low=cheap, high=full), cheap, full
+    show = (lambda *_a, **_k: None) if quiet else progress.line
+    show(
+        "estimate",
+        calls=plan.calls,
+        tokens=plan.total,
+        prompt=plan.prompt,
+        completion=plan.completion,
+        cost=money,
+        concurrency=settings.concurrency,
+        duration=_human_duration(plan.seconds),
+    )
+    show(
+        "estimate_detail",
+        largest=plan.largest,
+        largest_kind=plan.largest_kind,
+        node_prompt=plan.node_prompt,
+        node_reply=plan.node_reply,
+    )
+    show("estimate_assume", nodes=plan.nodes, characters=plan.characters, seconds=SECONDS_PER_CALL)
+    return {**plan.to_dict(), "cost_usd": {"low": low, "high": high}}
+
+
+def _human_duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _show_writer_totals(writer: Any, progress: Any) -> None:
+    if writer.name == "offline":
+        return
+    if writer.largest_prompt:
+        progress.line("largest_prompt", tokens=writer.largest_prompt, kind=writer.largest_prompt_kind)
+    if writer.refused:
+        progress.line("refused_total", count=writer.refused)
+
+
+def _has_checkpoints(store: CheckpointStore | None) -> bool:
+    """Whether a rerun has something to continue: saved characters, or a paid reply in the journal."""
+    if store is None:
+        return False
+    if store.characters_path.exists():
+        return True
+    try:
+        lines = store.journal_path(None).read_bytes().splitlines()
+    except OSError:
+        return False
+    return any(b'"spent"' not in line and line.strip() for line in lines)
+
+
+def _failed(
+    exc: GhostStoryError, args: argparse.Namespace, settings: Settings, store: CheckpointStore | None
+) -> int:
+    """The one-line cause, "run again to continue" only when there is something to continue."""
+    err = Console(stderr=True, highlight=False)
+    resumable = isinstance(exc, RESUMABLE) and _has_checkpoints(store)
+    err.print(_stop_line(exc, resumable), markup=False, soft_wrap=True)
+    if resumable:
         err.print(
             f"checkpoints are in {settings.checkpoint_dir}; run the same command again to continue",
             markup=False,
             soft_wrap=True,
         )
-        return exc.exit_code
-    _show_result(result, out, settings, writer)
+    elif isinstance(exc, WriterUnavailable) and not isinstance(exc, InvalidReply):
+        err.print(
+            "nothing was saved: check that the server is up and the base URL, model and key are right, "
+            "then run the command again",
+            markup=False,
+            soft_wrap=True,
+        )
     if args.json:
-        print(orjson.dumps(_result_json(result, city, writer, budget)).decode())
-    return 0
+        print(orjson.dumps({"error": str(exc), "exit_code": exc.exit_code, "resumable": resumable}).decode())
+    return exc.exit_code
 
 
-def _stop_line(exc: GhostStoryError) -> str:
+def _stop_line(exc: GhostStoryError, resumable: bool = True) -> str:
     if isinstance(exc, BudgetReached):
-        return f"⏸  budget stop: {exc}. Rerun with a higher --budget-usd / --max-tokens to continue."
+        more = " Rerun with a higher --budget-usd / --max-tokens to continue." if resumable else ""
+        return f"⏸  budget stop: {exc}.{more}"
     if isinstance(exc, Interrupted):
-        return "⏸  interrupted: checkpoints saved."
+        return (
+            "⏸  interrupted: checkpoints saved." if resumable else "⏸  interrupted before anything was saved."
+        )
     return f"error: {exc}"
 
 
-async def _run_with_signals(generator: StoryGenerator, writer: Any, out: Console) -> GenerationResult:
-    """First Ctrl+C (or SIGTERM) stops gracefully; a second one exits at once."""
+async def _run_with_signals(
+    generator: StoryGenerator, writer: Any, out: Console, progress: Any = None
+) -> GenerationResult:
+    """First Ctrl+C (or SIGTERM) stops gracefully; a second one exits at once.
+
+    While it runs, a heartbeat tells the screen once a second how many calls are in flight."""
     loop = asyncio.get_running_loop()
     stop = generator.stop
 
@@ -174,11 +342,20 @@ async def _run_with_signals(generator: StoryGenerator, writer: Any, out: Console
             soft_wrap=True,
         )
 
+    async def heartbeat() -> None:
+        started = loop.time()
+        while True:
+            await asyncio.sleep(1.0)
+            progress.heartbeat(int(getattr(writer, "in_flight", 0)), loop.time() - started)
+
+    beating = asyncio.ensure_future(heartbeat()) if progress is not None else None
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
     try:
         return await generator.run()
     finally:
+        if beating is not None:
+            beating.cancel()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         await writer.aclose()

@@ -51,6 +51,10 @@ def make_writer(
     from .providers import preset
 
     chosen = preset(settings.provider)
+    if chosen is not None and chosen.model is None and not settings.model:
+        raise InputError(
+            f"--provider {chosen.name} needs --model: the name the server serves (GET {chosen.base_url}/models)"
+        )
     key = api_key(settings, env)
     if key is None:
         if chosen is None or not chosen.local:

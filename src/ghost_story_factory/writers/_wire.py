@@ -249,7 +249,15 @@ def _without_anyof(schema: Any) -> Any:
 
 def refused_keyword(message: str) -> str | None:
     """The schema keyword a provider's refusal names, when it names exactly one we can drop."""
-    named = [word for word in DROPPABLE if re.search(rf"(?<![A-Za-z]){word}(?![A-Za-z])", message)]
+    named = [
+        word
+        for word in DROPPABLE
+        if re.search(rf"['\"`]{word}['\"`]", message)
+        or re.search(
+            rf"(?<![\w.]){word}(?![\w.]) (?:is |are )?(?:not (?:supported|permitted|allowed)|unsupported)",
+            message,
+        )
+    ]
     if "additionalProperties" in named and len(named) > 1:
         named.remove("additionalProperties")  # strict modes mention it when explaining other rules
     return named[0] if len(named) == 1 else None

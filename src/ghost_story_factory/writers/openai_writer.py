@@ -36,6 +36,7 @@ from ..errors import WriterError, WriterRejected, WriterUnavailable
 from ._pacing import MAX_WAIT_S, AdaptivePacer, Ticket, parse_duration, retry_hint
 from ._wire import WireForm, estimate_tokens, refused_keyword, wire_form
 from .base import Reply, Request, Retry, Usage
+from .pricing import DEFAULT_MODEL
 from .providers import GENERIC, PRESETS, Preset, guess, preset
 
 __all__ = [
@@ -152,7 +153,7 @@ class OpenAIWriter:
         except openai.OpenAIError:
             raise WriterRejected("no API key: set OPENAI_API_KEY") from None
         self.preset: Preset = chosen or guess(str(self._client.base_url)) or GENERIC
-        self.model = model or self.preset.model or "default"
+        self.model = model or self.preset.model or DEFAULT_MODEL
         self.json_mode: JsonMode = json_mode
         self.timeout_s = float(timeout_s)
         self.max_attempts = max(1, int(max_attempts))
@@ -203,6 +204,17 @@ class OpenAIWriter:
     def refused_keywords(self) -> frozenset[str]:
         """Schema keywords the server refused; they are left out of every wire schema from then on."""
         return frozenset(self._refused)
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        """What a checkpoint should keep so a resume does not negotiate again (see :meth:`resume_from`)."""
+        return {"json_mode": self.negotiated_mode, "refused_keywords": sorted(self._refused)}
+
+    def resume_from(self, meta: Mapping[str, Any]) -> None:
+        """Take the JSON mode and refused keywords an earlier run stored (``checkpoint_meta``'s keys)."""
+        self._refused |= {str(k) for k in meta.get("refused_keywords") or () if isinstance(k, str)}
+        mode = meta.get("json_mode")
+        if self.json_mode == "auto" and mode in MODES and not self._announced:
+            self.mode, self._settled, self._from_checkpoint, self._tried = mode, True, True, [mode]
 
     @property
     def concurrency(self) -> int:
@@ -375,7 +387,13 @@ class OpenAIWriter:
 
     def _adapt(self, refusal: _Refused) -> None:
         """Change the request so the server can take it, or raise when nothing is left to change."""
-        self._event("refused", what=refusal.what, reason=refusal.reason)
+        what = {
+            "keyword": f"schema keyword {refusal.keyword!r}",
+            "format": f"JSON mode {refusal.mode}",
+            "cap": f"output cap field {self.cap_field}",
+            "seed": "seed",
+        }.get(refusal.what, refusal.what)
+        self._event("refused", what=what, reason=refusal.reason)
         if refusal.what == "keyword" and refusal.keyword:
             self._refused.add(refusal.keyword)
             return
