@@ -154,3 +154,24 @@ def test_ink_names_are_identifiers_and_text_stays_unicode() -> None:
     assert ident("f", "possessing") in text and "possessing" in text  # hashed id, display name kept
     assert "VAR time = 180" in text  # the opening clock, 03:00, in minutes
     assert f"LIST items = ({ident('i', '怀表')})" in text  # held from the start
+
+
+_WITH_PLAYTEST = {
+    key: story
+    for key, story in SAMPLES.items()
+    if all((c.get("report") or {}).get("playtest") for c in story["characters"])
+}
+
+
+@pytest.mark.parametrize(("sample", "name"), sample_cases(_WITH_PLAYTEST))
+def test_ink_ending_mix_matches_the_stories_own_playtest(ink_reports: dict, sample: str, name: str) -> None:
+    """A generated story's report carries the generator's own playtest (random plays under the runtime
+    rules, in Python): a thousand random plays in inkjs end in about the same mix."""
+    char = next(c for c in SAMPLES[sample]["characters"] if c["name"] == name)
+    playtest = char["report"]["playtest"]
+    ours = ink_reports[(sample, name)]["plays"]["endingMix"]
+    for kind in {*ours, *playtest["ending_mix"]}:
+        assert abs(ours.get(kind, 0) - playtest["ending_mix"].get(kind, 0)) < 0.08, (
+            kind,
+            mix_of({"endingMix": ours}),
+        )
