@@ -184,3 +184,22 @@ def test_the_tests_reference_agrees_with_the_runtime_on_every_path(sample: str) 
                 assert arrival["redirected"] == their_arrival.redirected
                 stack.append((after, their_after))
         assert paths > 0
+
+
+def test_a_version_1_story_still_exports_with_its_minutes_read_from_time() -> None:
+    """Version 1: consequences say "+10min" instead of minutes, no bridges, no runtime endings. Every format
+    still renders; the clock still moves; without shared endings nothing redirects."""
+    story = copy.deepcopy(SAMPLES["en"])
+    story["meta"]["format_version"] = 1
+    tree = story["characters"][0]["tree"]
+    runtime = tree.pop("runtime_endings")
+    for nid in runtime.values():
+        del tree["nodes"][nid]
+    for node in tree["nodes"].values():
+        for choice in node["choices"]:
+            choice["consequences"]["time"] = f"+{choice['consequences'].pop('minutes')}min"
+            choice.pop("bridge")
+    for fmt in TEXT_FORMATS:
+        assert render(story, fmt)
+    ink = render(story, "ink")[0][1].decode()
+    assert "~ time = MIN(time + 10, 240)" in ink and "{ fear >= 100:" not in ink
