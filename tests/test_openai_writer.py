@@ -1,4 +1,4 @@
-"""The OpenAI writer over real HTTP to a local fake server: replies, retries, errors, usage and pacing."""
+"""The OpenAI writer over real HTTP to a local fake server: wire forms, negotiation, retries, usage, pacing."""
 
 from __future__ import annotations
 
@@ -10,56 +10,98 @@ from email.utils import formatdate
 from typing import Any, TypeVar
 
 import pytest
-from fake_openai_server import DEFAULT_KEY, FakeOpenAI, control, running_server, server_process
+from fake_openai_server import (
+    DEFAULT_KEY,
+    DEFAULT_MODELS,
+    FakeOpenAI,
+    control,
+    running_server,
+    server_process,
+    strict_problem,
+)
 from openai.types.chat import ChatCompletion
 
 from ghost_story_factory.errors import InvalidReply, WriterRejected, WriterUnavailable
-from ghost_story_factory.writers import prompts, schemas
-from ghost_story_factory.writers.base import Answer, Request, Usage, ask
+from ghost_story_factory.writers import prompts
+from ghost_story_factory.writers._estimate import sample_plan, sample_story
+from ghost_story_factory.writers._wire import wire_form
+from ghost_story_factory.writers.base import Answer, Request, Usage, ask, problems_with
 from ghost_story_factory.writers.openai_writer import (
     AdaptivePacer,
     OpenAIWriter,
     parse_duration,
+    reported_cost,
     retry_hint,
     usage_of,
 )
-from ghost_story_factory.writers.pricing import DEFAULT_MODEL, cost_usd, parse_price, price_of
+from ghost_story_factory.writers.pricing import (
+    DEFAULT_MODEL,
+    PRICES,
+    TABLE_DATE,
+    CostMeter,
+    cost_usd,
+    parse_price,
+    price_of,
+)
 
 T = TypeVar("T")
-STORY = {
-    "title": "The Last Tram",
-    "synopsis": "A night tram that never reaches its terminus.",
-    "game_design": "Fear PR, truth GR, familiarity WF; 00:00-04:00.",
-    "lore": "A driver who vanished in 1937.",
-    "main_story": "The player rides until dawn or the truth.",
-    "scenes": ["Depot", "Bund", "Tunnel"],
-}
-CHARACTER = {"name": "Lin", "role": "night guard", "description": "Keeps the depot."}
+STORY = sample_story("en")
+PLAN = sample_plan("en", 10)
+CHARACTER = {"name": "Lin", "role": "night guard", "description": "Keeps the depot.", "is_protagonist": True}
 
 
 @pytest.fixture
 def server() -> Iterator[FakeOpenAI]:
-    with running_server() as running:
+    with running_server(models=[*DEFAULT_MODELS, "o4-mini"]) as running:
         yield running
 
 
 def documents() -> Request:
-    return prompts.documents_request("Shanghai", ["Lin"], "en")
+    return prompts.documents_request("Shanghai", [{"name": "Lin", "role": ""}], "en")
 
 
-def node(must_end: str | None = None, depth: int = 2) -> Request:
+def plan() -> Request:
+    return prompts.plan_request(
+        city="Shanghai", lang="en", story=STORY, character=CHARACTER, max_depth=10, branching=3
+    )
+
+
+def node(shape: str = "choices", depth: int = 2, arrivals: int = 0) -> Request:
+    """A node request of the given shape: "choices", "either" (may end), "fear" or "planned" (must end)."""
+    ending = {"fear": "fear_collapse", "planned": "planned"}.get(shape)
     return prompts.node_request(
         city="Shanghai",
         lang="en",
         story=STORY,
         character=CHARACTER,
-        state={"PR": 10, "GR": 0, "WF": 0},
+        plan=PLAN,
+        state={
+            "scene": STORY["scenes"][0],
+            "PR": 10,
+            "GR": 0,
+            "WF": 0,
+            "time": "00:30",
+            "flags": {},
+            "inventory": [],
+        },
         depth=depth,
         max_depth=10,
-        path=[{"narrative": "The tram doors close.", "choice": "Sit down"}],
-        must_end=must_end,
-        may_end=False,
         branching=3,
+        parent={
+            "narrative": "The tram doors close.",
+            "choice": "Sit down",
+            "siblings": [],
+            "scene": STORY["scenes"][0],
+        },
+        arrivals=[
+            {"choice": f"Go {i}", "scene": STORY["scenes"][1], "narrative_tail": "..."}
+            for i in range(arrivals)
+        ],
+        ledger={"scenes": [], "items": [], "flags": {}, "truths": []},
+        next_truth=None,
+        ending=ending,
+        planned_endings=PLAN["endings"][:2] if shape in ("either", "planned") else [],
+        may_end=shape == "either",
     )
 
 
@@ -89,6 +131,10 @@ def ledger_usage(server: FakeOpenAI) -> Usage:
     )
 
 
+def bodies(server: FakeOpenAI) -> list[dict[str, Any]]:
+    return [entry["body"] for entry in server.received()]
+
+
 # -- round trips ----------------------------------------------------------------------------------------
 
 
@@ -106,38 +152,115 @@ def test_schema_mode_sends_strict_json_schema_and_reports_usage(server: FakeOpen
     assert body["model"] == DEFAULT_MODEL
     assert body["response_format"] == {
         "type": "json_schema",
-        "json_schema": {
-            "name": "story_documents",
-            "strict": True,
-            "schema": schemas.wire_schema(request.schema),
-        },
+        "json_schema": {"name": "story_documents", "strict": True, "schema": wire_form(request).schema},
     }
     wire = json.dumps(body["response_format"])
-    assert "minLength" not in wire and "minItems" not in wire  # the strictest common subset
+    assert "minLength" not in wire and '"minItems": 3' in wire  # counts are sent, string lengths are not
     assert "additionalProperties" in wire and '"required"' in wire
     assert body["messages"] == [
         {"role": "system", "content": request.system},
         {"role": "user", "content": request.prompt},
     ]
+    assert body["max_tokens"] == 8192 and "seed" not in body  # a generic server: max_tokens, no seed
     assert calls == 2
     assert second.usage.cached > 0 and first.usage.cached == 0
     assert usage == ledger_usage(server)
     assert usage.prompt == first.usage.prompt + second.usage.prompt
 
 
+@pytest.mark.parametrize(
+    "request_of",
+    [
+        documents,
+        plan,
+        lambda: node("choices"),
+        lambda: node("either", arrivals=2),
+        lambda: node("fear"),
+        lambda: node("planned"),
+    ],
+    ids=["documents", "plan", "choices", "either", "fear", "planned"],
+)
+def test_every_wire_schema_passes_openais_strict_rules(request_of: Callable[[], Request]) -> None:
+    request = request_of()
+    wired = wire_form(request).schema
+    assert strict_problem(wired) is None
+    assert "anyOf" not in wired  # never at the root
+    for keyword in ("minLength", "maxLength", "pattern"):
+        assert keyword not in json.dumps(wired)
+
+
+def test_a_node_that_may_end_is_one_outcome_on_the_wire_and_flat_in_the_reply(server: FakeOpenAI) -> None:
+    request = node("either")
+    answer = run(server, lambda writer: ask(writer, request))
+    wired = server.received()[0]["body"]["response_format"]["json_schema"]["schema"]
+    assert set(wired["properties"]) == {"narrative", "bridges", "outcome"}
+    branches = wired["properties"]["outcome"]["anyOf"]
+    assert [set(b["properties"]) for b in branches] == [{"choices"}, {"ending"}]
+    assert branches[0]["properties"]["choices"]["minItems"] == 2
+    assert set(answer.data) == {"narrative", "bridges", "choices", "ending"}  # the local shape
+    assert len(answer.data["choices"]) == 2 and answer.data["ending"] is None
+
+
+def test_a_node_that_must_end_gets_only_the_allowed_ending_type(server: FakeOpenAI) -> None:
+    answer = run(server, lambda writer: ask(writer, node("fear")))
+    wired = server.received()[0]["body"]["response_format"]["json_schema"]["schema"]
+    assert wired["properties"]["choices"]["maxItems"] == 0
+    assert wired["properties"]["ending"]["properties"]["type"]["enum"] == ["fear_collapse"]
+    assert answer.data["choices"] == [] and answer.data["ending"]["type"] == "fear_collapse"
+
+
+def test_choices_name_only_the_story_scenes_and_the_plan_vocabulary() -> None:
+    wired = wire_form(node("choices")).schema
+    consequences = wired["properties"]["choices"]["items"]["properties"]["consequences"]["properties"]
+    assert consequences["scene"]["anyOf"][0]["enum"] == STORY["scenes"]
+    assert consequences["flags"]["items"]["properties"]["name"]["enum"] == [f["name"] for f in PLAN["flags"]]
+    assert consequences["items"]["items"]["enum"] == [i["name"] for i in PLAN["items"]]
+    assert consequences["minutes"] == {"type": "integer", "minimum": 1, "maximum": 60}
+
+
+def test_a_plan_comes_back_in_the_local_shape_with_depths_and_ordered_windows() -> None:
+    request = plan()
+    form = wire_form(request)
+    beats = form.schema["properties"]["beats"]
+    assert "depth" not in beats["items"]["properties"] and beats["minItems"] == beats["maxItems"] == 11
+    wired_endings = form.schema["properties"]["endings"]["properties"]
+    assert set(wired_endings) == {"fear_collapse", "dawn", "others"}
+    window = {"title": "t", "leads_there": "l", "from_depth": 9, "to_depth": 3}
+    reply = {
+        "role": "guard",
+        "description": "d",
+        "beats": [{"title": f"b{i}", "summary": "s", "tension": 5} for i in range(11)],
+        "endings": {
+            "fear_collapse": window,
+            "dawn": window,
+            "others": [{"type": "escape", **window}, {"type": "escape", **window}],
+        },
+        "clues": ["a", "b", "c"],
+        "flags": [{"name": "Saw The Shadow", "meaning": "m"}, {"name": "saw the shadow", "meaning": "m"}],
+        "items": [{"name": "key", "meaning": "m"}, {"name": "key", "meaning": "m"}],
+    }
+    local = form.to_local(reply)
+    data, problems = problems_with(request, json.dumps(local))
+    assert problems == [] and data is not None
+    assert [b["depth"] for b in data["beats"]] == list(range(11))
+    assert [e["type"] for e in data["endings"]] == ["fear_collapse", "dawn", "escape"]
+    assert all(e["from_depth"] <= e["to_depth"] for e in data["endings"])
+    assert [f["name"] for f in data["flags"]] == ["saw_the_shadow", "saw_the_shadow_2"]
+
+
 def test_node_replies_from_the_fake_server_pass_the_story_rules(server: FakeOpenAI) -> None:
     async def job(writer: OpenAIWriter) -> list[Answer]:
         return [
             await ask(writer, node()),
-            await ask(writer, node(must_end="fear")),
-            await ask(writer, node("time")),
+            await ask(writer, node("fear")),
+            await ask(writer, node("planned")),
         ]
 
-    choices, fear, dawn = run(server, job)
+    choices, fear, planned = run(server, job)
     assert len(choices.data["choices"]) == 2 and choices.data["ending"] is None
-    assert choices.data["choices"][0]["consequences"]["time"] == "+10min"
+    assert 1 <= choices.data["choices"][0]["consequences"]["minutes"] <= 60
     assert fear.data["choices"] == [] and fear.data["ending"]["type"] == "fear_collapse"
-    assert dawn.data["ending"]["type"] == "dawn"
+    assert planned.data["ending"]["type"] in {e["type"] for e in PLAN["endings"][:2]}
 
 
 def test_object_mode_sends_json_object_and_puts_the_schema_in_the_prompt(server: FakeOpenAI) -> None:
@@ -146,6 +269,7 @@ def test_object_mode_sends_json_object_and_puts_the_schema_in_the_prompt(server:
     assert answer.attempts == 1
     body = server.received()[0]["body"]
     assert body["response_format"] == {"type": "json_object"}
+    assert "JSON" in body["messages"][1]["content"]  # json_object needs the word in the messages
     user = body["messages"][1]["content"]
     assert user.startswith(request.prompt)
     pasted, _ = json.JSONDecoder().raw_decode(user[user.index("{", user.index("JSON schema")) :])
@@ -251,7 +375,8 @@ def test_invalid_replies_are_asked_again_and_every_billed_token_is_counted(serve
     assert answer.usage == total == ledger_usage(server)
     last = server.received()[-1]["body"]["messages"]
     assert [m["role"] for m in last] == ["system", "user"] + ["assistant", "user"] * 3
-    assert last[3]["content"].startswith("Your reply was invalid: ")
+    assert last[3]["content"].startswith("Your reply was cut off at the output limit")  # the truncated one
+    assert last[5]["content"].startswith("Your reply was invalid: ")
     assert last[6]["content"] == "(empty)"  # an empty reply is sent back as a placeholder
 
 
@@ -286,7 +411,7 @@ def test_a_rejected_key_fails_fast_and_never_shows_the_key(server: FakeOpenAI) -
 def test_a_refused_request_is_scrubbed_of_the_key_the_server_echoed(server: FakeOpenAI) -> None:
     server.configure(faults=["400"])
     with pytest.raises(WriterRejected) as caught:
-        run(server, lambda writer: ask(writer, documents()))
+        run(server, lambda writer: ask(writer, documents()), json_mode="schema")
     message = str(caught.value)
     assert message.startswith("the API refused the request (400): Invalid request from Bearer ***")
     assert DEFAULT_KEY not in message and DEFAULT_KEY not in repr(caught.value)
@@ -397,7 +522,7 @@ def test_the_fake_server_runs_as_a_process_and_can_be_killed() -> None:
         assert control(url)["ledger"]["requests"] == 2
         process.kill()
         process.wait(timeout=5)
-        with pytest.raises(WriterUnavailable, match="connection failed"):
+        with pytest.raises(WriterUnavailable, match=f"connection to {url} failed"):
             asyncio.run(call(url, attempts=2))
 
 
@@ -445,11 +570,6 @@ def test_prices() -> None:
             parse_price(bad)
 
 
-def test_node_schema_is_what_the_fake_server_answers_for() -> None:
-    # The fake server keys its node behaviour on these property names; fail loudly if they change.
-    assert {"narrative", "choices", "ending"} <= set(schemas.node_schema(3)["properties"])
-
-
 def test_cache_hits_are_read_in_each_provider_dialect() -> None:
     def usage(extra: dict[str, Any]) -> Usage:
         body = {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}
@@ -460,3 +580,248 @@ def test_cache_hits_are_read_in_each_provider_dialect() -> None:
     assert usage({"prompt_cache_hit_tokens": 6, "prompt_cache_miss_tokens": 4}) == Usage(10, 2, 6)  # DeepSeek
     assert usage({"cached_tokens": 3}) == Usage(10, 2, 3)  # Moonshot
     assert usage({"prompt_tokens_details": None}) == Usage(10, 2, 0)
+
+
+# -- negotiation -----------------------------------------------------------------------------------------
+
+
+def events_of(writer_events: list[tuple[str, dict[str, Any]]], name: str) -> list[dict[str, Any]]:
+    return [values for event, values in writer_events if event == name]
+
+
+def test_a_server_that_refuses_json_schema_gets_json_object_with_the_schema_in_the_prompt(
+    server: FakeOpenAI,
+) -> None:
+    server.configure(profile="deepseek")
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    async def job(writer: OpenAIWriter) -> list[Answer]:
+        return [await ask(writer, documents()), await ask(writer, node())]
+
+    answers = run(server, job, on_event=lambda event, **values: seen.append((event, values)))
+    assert all(answer.attempts == 1 for answer in answers)
+    formats = [body.get("response_format", {}).get("type") for body in bodies(server)]
+    assert formats == ["json_schema", "json_object", "json_object"]  # refused once, then settled
+    assert server.ledger.refused_form == 1 and server.ledger.answered == 2
+    assert events_of(seen, "format") == [
+        {"mode": "object", "tried": ["schema", "object"], "preset": "generic", "from_checkpoint": False}
+    ]
+    assert "json" in bodies(server)[1]["messages"][1]["content"].lower()
+
+
+def test_a_server_that_refuses_json_object_gets_json_schema(server: FakeOpenAI) -> None:
+    server.configure(profile="lmstudio")
+
+    async def job(writer: OpenAIWriter) -> tuple[Answer, str | None, int]:
+        return await ask(writer, documents()), writer.negotiated_mode, writer.refused
+
+    answer, mode, refused = run(server, job, provider="glm")  # the glm preset starts from json_object
+    assert answer.attempts == 1 and mode == "schema" and refused == 1
+    assert [body["response_format"]["type"] for body in bodies(server)] == ["json_object", "json_schema"]
+
+
+def test_llama_cpp_python_s_500_naming_response_format_is_negotiated_not_retried(server: FakeOpenAI) -> None:
+    server.configure(profile="llama-cpp-python")
+    answer = run(server, lambda writer: ask(writer, documents()), max_attempts=6)
+    assert answer.attempts == 1
+    assert [entry["status"] for entry in server.received()] == [500, 200]  # one 500, not six
+
+
+def test_without_any_json_mode_the_reply_is_cut_out_of_plain_text(server: FakeOpenAI) -> None:
+    server.configure(profile="lmstudio")
+
+    answer = run(server, lambda writer: ask(writer, documents()), json_mode="text")
+    body = server.received()[0]["body"]
+    assert "response_format" not in body and "JSON schema" in body["messages"][1]["content"]
+    assert answer.attempts == 1 and answer.data["title"]
+
+
+def test_a_forced_json_mode_the_server_refuses_stops_at_once_with_its_reason(server: FakeOpenAI) -> None:
+    server.configure(profile="deepseek")
+    with pytest.raises(WriterRejected, match="This response_format type is unavailable now") as caught:
+        run(server, lambda writer: ask(writer, documents()), json_mode="schema", max_attempts=6)
+    assert "--json-mode auto" in str(caught.value)
+    assert server.ledger.requests == 1
+
+
+def test_a_refused_schema_keyword_is_dropped_for_the_rest_of_the_run(server: FakeOpenAI) -> None:
+    server.configure(refuse_keywords=["minItems"])
+
+    async def job(writer: OpenAIWriter) -> tuple[list[Answer], dict[str, Any]]:
+        answers = [await ask(writer, documents()), await ask(writer, node())]
+        return answers, writer.checkpoint_meta()
+
+    answers, meta = run(server, job)
+    assert all(answer.attempts == 1 for answer in answers)
+    sent = [json.dumps(body["response_format"]) for body in bodies(server)]
+    assert '"minItems"' in sent[0] and all('"minItems"' not in text for text in sent[1:])
+    assert server.ledger.refused_form == 1 and len(sent) == 3
+    assert meta == {"json_mode": "schema", "refused_keywords": ["minItems"]}
+
+
+def test_a_resume_takes_the_stored_mode_and_keywords_and_does_not_negotiate_again(server: FakeOpenAI) -> None:
+    server.configure(profile="deepseek", refuse_keywords=["minItems"])
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    async def job(writer: OpenAIWriter) -> Answer:
+        writer.resume_from({"json_mode": "object", "refused_keywords": ["minItems"]})
+        return await ask(writer, documents())
+
+    run(server, job, on_event=lambda event, **values: seen.append((event, values)))
+    assert [body["response_format"]["type"] for body in bodies(server)] == ["json_object"]
+    assert server.ledger.refused_form == 0
+    assert events_of(seen, "format")[0]["from_checkpoint"] is True
+
+
+def test_openai_models_that_refuse_max_tokens_get_max_completion_tokens(server: FakeOpenAI) -> None:
+    answer = run(
+        server, lambda writer: ask(writer, documents()), model="o4-mini"
+    )  # generic preset: max_tokens
+    assert answer.attempts == 1
+    sent = bodies(server)
+    assert "max_tokens" in sent[0] and "max_completion_tokens" in sent[1] and "max_tokens" not in sent[1]
+
+
+def test_the_openai_preset_sends_max_completion_tokens_and_a_seed_that_differs_per_attempt(
+    server: FakeOpenAI,
+) -> None:
+    server.configure(faults=["invalid", "invalid"])
+    answer = run(server, lambda writer: ask(writer, node()), provider="openai")
+    assert answer.attempts == 3
+    sent = bodies(server)
+    assert all(body["max_completion_tokens"] == 4096 and "max_tokens" not in body for body in sent)
+    seeds = [body["seed"] for body in sent]
+    assert len(set(seeds)) == 3
+    again = run(server, lambda writer: ask(writer, node()), provider="openai")
+    assert again.attempts == 1 and bodies(server)[-1]["seed"] == seeds[0]  # reproducible per request
+
+
+def test_output_caps_per_call_kind_and_extra_body_reach_the_server(server: FakeOpenAI) -> None:
+    async def job(writer: OpenAIWriter) -> None:
+        await ask(writer, documents())
+        await ask(writer, node())
+
+    run(server, job, output_caps={"node": 1500}, extra_body={"thinking": {"type": "disabled"}})
+    first, second = bodies(server)
+    assert first["max_tokens"] == 8192 and second["max_tokens"] == 1500
+    assert first["thinking"] == second["thinking"] == {"type": "disabled"}
+
+
+def test_a_reply_cut_at_the_cap_is_reported_as_cut_and_asked_shorter(server: FakeOpenAI) -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    async def job(writer: OpenAIWriter) -> tuple[Answer, int]:
+        return await ask(writer, documents()), writer.cut
+
+    server.configure(faults=["truncate"])
+    answer, cut = run(server, job, on_event=lambda e, **v: seen.append((e, v)))
+    assert answer is not None and answer.attempts == 2 and cut == 1
+    assert events_of(seen, "cut") == [{"cap": 8192, "call": "documents"}]
+    assert bodies(server)[-1]["messages"][-1]["content"].startswith(
+        "Your reply was cut off at the output limit (8192"
+    )
+    assert answer.usage == ledger_usage(server)
+
+
+def test_the_server_stops_at_a_small_cap_and_the_writer_says_so(server: FakeOpenAI) -> None:
+    with pytest.raises(InvalidReply) as caught:
+        run(server, lambda writer: ask(writer, documents(), attempts=2), output_caps={"documents": 20})
+    assert caught.value.usage == ledger_usage(server)
+    assert all(body["max_tokens"] == 20 for body in bodies(server))
+
+
+def test_a_prompt_that_cannot_fit_the_context_is_refused_before_any_request(server: FakeOpenAI) -> None:
+    with pytest.raises(WriterRejected, match="--context-tokens"):
+        run(server, lambda writer: ask(writer, plan()), context_tokens=900)
+    assert server.ledger.requests == 0
+    run(server, lambda writer: ask(writer, documents()), context_tokens=4000)
+    assert 0 < bodies(server)[-1]["max_tokens"] < 4000  # the cap shrinks to the room left
+
+
+# -- a voice while waiting -------------------------------------------------------------------------------
+
+
+def test_every_retry_is_announced_with_attempt_cause_and_wait(server: FakeOpenAI) -> None:
+    server.configure(faults=["500", "hang"], hang_s=1.0)
+    seen: list[tuple[str, dict[str, Any]]] = []
+    run(server, lambda w: ask(w, documents()), timeout_s=0.3, on_event=lambda e, **v: seen.append((e, v)))
+    retries = events_of(seen, "retry")
+    assert [(r["attempt"], r["of"]) for r in retries] == [(2, 6), (3, 6)]
+    assert retries[0]["cause"] == "server error (500)"
+    assert retries[1]["cause"] == f"timed out after 0.3s waiting for {server.url}"
+    assert all(r["wait"] >= 0 for r in retries)
+
+
+def test_a_connection_failure_names_the_url_tried_and_never_the_key() -> None:
+    with running_server() as closed:
+        url = closed.url
+    secret = "sk-proj-NEVER-SHOWN-0123456789"
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    async def main() -> Answer:
+        writer = OpenAIWriter(
+            DEFAULT_MODEL,
+            api_key=secret,
+            base_url=url,
+            max_attempts=2,
+            backoff_max_s=0.05,
+            on_event=lambda e, **v: seen.append((e, v)),
+        )
+        try:
+            return await ask(writer, documents())
+        finally:
+            await writer.aclose()
+
+    with pytest.raises(WriterUnavailable) as caught:
+        asyncio.run(main())
+    assert f"connection to {url} failed" in str(caught.value)
+    assert secret not in str(caught.value) + repr(seen) and "NEVER-SHOWN" not in str(caught.value)
+    assert events_of(seen, "retry")[0]["cause"].startswith(f"connection to {url} failed")
+
+
+# -- money -----------------------------------------------------------------------------------------------
+
+
+def test_openrouter_reports_the_cost_and_that_figure_is_used(server: FakeOpenAI) -> None:
+    server.configure(profile="openrouter", models=["some/unpriced-model"])
+    meter = CostMeter("some/unpriced-model")
+
+    async def job(writer: OpenAIWriter) -> tuple[float, Usage]:
+        writer.on_usage = meter.note
+        await ask(writer, documents())
+        await ask(writer, documents())
+        return writer.reported_cost, writer.usage
+
+    reported, usage = run(server, job, provider="openrouter", model="some/unpriced-model")
+    assert reported == pytest.approx(server.ledger.cost_usd) and reported > 0
+    assert meter(usage) == pytest.approx(server.ledger.cost_usd)
+    assert all(body["provider"] == {"require_parameters": True} for body in bodies(server))
+
+
+def test_the_cost_meter_never_counts_an_unknown_price_as_zero() -> None:
+    usage = Usage(1000, 500, 0)
+    assert CostMeter("my-local-model")(usage) is None
+    assert CostMeter("my-local-model", free=True)(usage) == 0.0
+    assert CostMeter("my-local-model", (1.0, 0.5, 2.0))(usage) == pytest.approx(0.002)
+    assert CostMeter("gpt-4o-mini")(usage) == cost_usd("gpt-4o-mini", usage)
+    meter = CostMeter("x")
+    meter.note(usage, 0.01)
+    assert meter(usage) == 0.01 and meter(Usage(2000, 1000, 0)) == pytest.approx(0.02)
+
+
+def test_the_price_table_is_dated_and_says_where_each_price_came_from() -> None:
+    assert TABLE_DATE
+    for model, price in PRICES.items():
+        assert price.source, model
+        assert 0 <= price.cached <= price.input <= price.output * 10, model
+    for model in ("deepseek-chat", "kimi-k2.6", "glm-4.5-air", "qwen-plus", "gpt-5-mini"):
+        assert price_of(model) is not None, model
+
+
+def test_reported_cost_is_read_from_the_usage_block() -> None:
+    body = {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}
+    tokens = {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}
+    assert (
+        reported_cost(ChatCompletion.model_validate({**body, "usage": {**tokens, "cost": 0.0012}})) == 0.0012
+    )
+    assert reported_cost(ChatCompletion.model_validate({**body, "usage": tokens})) is None

@@ -159,8 +159,8 @@ class SilentProgress:
     def tree_finished(self, name: str) -> None:
         pass
 
-    def writer_event(self, kind: str, **values: Any) -> None:
-        self.lines.append(f"{kind}: {values}")
+    def writer_event(self, event: str, /, **values: Any) -> None:
+        self.lines.append(f"{event}: {values}")
 
     def heartbeat(self, in_flight: int, elapsed: float) -> None:
         pass
@@ -198,11 +198,11 @@ class ConsoleProgress:
 
     # -- the writer's events --------------------------------------------------------------------
 
-    def writer_event(self, kind: str, **values: Any) -> None:
+    def writer_event(self, event: str, /, **values: Any) -> None:
         """One line per writer event: "retry", "format", "refused", "cut" (see OpenAIWriter)."""
-        if kind == "retry":
+        if event == "retry":
             self.line("retry", **values)
-        elif kind == "format":
+        elif event == "format":
             tried = values.get("tried") or []
             if values.get("from_checkpoint"):
                 how = say(self.lang, "format_how_checkpoint")
@@ -211,10 +211,10 @@ class ConsoleProgress:
             else:
                 how = say(self.lang, "format_how_first")
             self.line("format", mode=values.get("mode"), how=how)
-        elif kind == "refused":
+        elif event == "refused":
             self.line("refused", what=values.get("what"), reason=values.get("reason"))
-        elif kind == "cut":
-            self.line("cut", kind=values.get("kind"), cap=values.get("cap"))
+        elif event == "cut":
+            self.line("cut", kind=values.get("call"), cap=values.get("cap"))
 
     def reply_arrived(self) -> None:
         self._last_reply = time.monotonic()

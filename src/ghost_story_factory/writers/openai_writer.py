@@ -110,7 +110,7 @@ class OpenAIWriter:
     """A :class:`~.base.Writer` over any OpenAI-compatible Chat Completions endpoint.
 
     Hooks for the caller: ``on_event(kind, **values)`` hears "retry" (attempt, of, cause, wait),
-    "format" (mode, tried, preset), "refused" (what, reason) and "cut" (cap, kind);
+    "format" (mode, tried, preset), "refused" (what, reason) and "cut" (cap, call: the call kind);
     :attr:`negotiated_mode` and :attr:`refused_keywords` are what a resume should pass back in
     (``negotiated_mode=``, ``refused_keywords=``) so it does not negotiate again.
     """
@@ -347,7 +347,7 @@ class OpenAIWriter:
             self.cut += 1
             cap = int(arguments.get(self.cap_field or "", 0) or 0)
             self._remember(self._cut_caps, text[:4000], cap)
-            self._event("cut", cap=cap, kind=request.kind)
+            self._event("cut", cap=cap, call=request.kind)
             return Reply(text=text, usage=usage)
         return Reply(text=self._to_local(text, form, mode), usage=usage)
 
@@ -487,13 +487,13 @@ class OpenAIWriter:
         log.debug("attempt %d failed (%s); retrying in %.2fs", state.attempt_number, cause, sleep)
         self._event("retry", attempt=state.attempt_number + 1, of=self.max_attempts, cause=cause, wait=sleep)
 
-    def _event(self, kind: str, **values: Any) -> None:
+    def _event(self, event: str, /, **values: Any) -> None:
         if self.on_event is None:
             return
         try:
-            self.on_event(kind, **values)
+            self.on_event(event, **values)
         except Exception:  # a broken screen must never stop a paid call
-            log.exception("on_event(%s) failed", kind)
+            log.exception("on_event(%s) failed", event)
 
     def _failure(self, exc: openai.APIError, arguments: dict[str, Any], mode: str) -> tuple[Exception, bool]:
         """The exception to raise for an SDK error, and whether it was a rate limit."""
@@ -559,9 +559,10 @@ class OpenAIWriter:
                 f"the API refused --json-mode {mode} ({status}): {reason}; try --json-mode auto"
             )
         field = next((f for f in _CAP_FIELDS if f in lowered), None)
+        sent = self.cap_field if self.cap_field and self.cap_field in arguments else None
         if (
-            field
-            and field == self.cap_field
+            sent
+            and re.search(rf"(?<![\w]){sent}(?![\w])", lowered)
             and re.search(r"unsupported|not supported|unrecognized|unknown|use '", lowered)
         ):
             return _Refused("cap", reason)
