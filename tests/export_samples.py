@@ -853,7 +853,7 @@ def ref_take(
     redirected = None
     if runtime and fear >= FEAR_MAX and kind != "fear_collapse":
         redirected = "fear_collapse"
-    elif runtime and time >= NIGHT_MINUTES and kind != "dawn":
+    elif runtime and time >= NIGHT_MINUTES and fear < FEAR_MAX and kind != "dawn":
         redirected = "dawn"
     if redirected:
         target = runtime[redirected]

@@ -77,7 +77,11 @@ def _choice_body(char: Character, move: Move, syms: Symbols, knots: dict[str, st
         lines.append(f"~ {sym.ident} = {_value(sym.coerce(value))}")
     for item in move.items:
         lines.append(f"~ items += {syms.items[item].ident}")
-    conditions = {"fear_collapse": f"fear >= {FEAR_MAX}", "dawn": f"time >= {NIGHT_MINUTES}"}
+    # fear wins over the clock: the dawn check holds only while fear is below its maximum
+    conditions = {
+        "fear_collapse": f"fear >= {FEAR_MAX}",
+        "dawn": f"time >= {NIGHT_MINUTES} and fear < {FEAR_MAX}",
+    }
     for kind, target in char.redirects(move.next):
         lines.append(f"{{ {conditions[kind]}: -> {knots[target]} }}")
     if char.is_runtime_ending(move.next):  # not a redirect: a choice that names a shared ending itself

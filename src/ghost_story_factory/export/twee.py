@@ -146,7 +146,11 @@ def _link(char: Character, move: Move, names: dict[str, str]) -> str:
     if char.is_runtime_ending(move.next):  # not a redirect: a choice that names a shared ending itself
         arrive.append(f"<<set $scene to {_js(char.scene(move.next))}>>")
     arrive.append(f"<<set $bridge to {_js(move.bridge)}>><<goto {_js(names[move.next])}>>")
-    conditions = {"fear_collapse": f"$fear gte {FEAR_MAX}", "dawn": f"$time gte {NIGHT_MINUTES}"}
+    # fear wins over the clock: the dawn check holds only while fear is below its maximum
+    conditions = {
+        "fear_collapse": f"$fear gte {FEAR_MAX}",
+        "dawn": f"$time gte {NIGHT_MINUTES} and $fear lt {FEAR_MAX}",
+    }
     redirects = char.redirects(move.next)
     if redirects:
         chain = []

@@ -87,7 +87,11 @@ def _option_body(
         lines.append(f"<<set ${sym.ident} to {_value(sym.coerce(value))}>>")
     for item in move.items:
         lines.append(f"<<set ${syms.items[item].ident} to true>>")
-    conditions = {"fear_collapse": f"$fear >= {FEAR_MAX}", "dawn": f"$time >= {NIGHT_MINUTES}"}
+    # fear wins over the clock: the dawn check holds only while fear is below its maximum
+    conditions = {
+        "fear_collapse": f"$fear >= {FEAR_MAX}",
+        "dawn": f"$time >= {NIGHT_MINUTES} and $fear < {FEAR_MAX}",
+    }
     for kind, target in char.redirects(move.next):  # a jump ends the node, so the second if is an "else if"
         lines += [f"<<if {conditions[kind]}>>", f"    <<jump {titles[target]}>>", "<<endif>>"]
     if char.is_runtime_ending(move.next):  # not a redirect: a choice that names a shared ending itself

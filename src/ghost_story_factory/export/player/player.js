@@ -66,7 +66,7 @@
     var fear = clamp(s.fear + ch.fear), time = Math.min(s.time + ch.minutes, NIGHT_MINUTES);
     var target = ch.next, kind = endingType(c, target), redirected = null;
     if (c.runtime.fear_collapse && fear >= FEAR_MAX && kind !== "fear_collapse") redirected = "fear_collapse";
-    else if (c.runtime.dawn && time >= NIGHT_MINUTES && kind !== "dawn") redirected = "dawn";
+    else if (c.runtime.dawn && time >= NIGHT_MINUTES && fear < FEAR_MAX && kind !== "dawn") redirected = "dawn";
     if (redirected) target = c.runtime[redirected];
     var items = s.items.slice();
     ch.items.forEach(function (item) { if (items.indexOf(item) < 0) items.push(item); });
