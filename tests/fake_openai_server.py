@@ -933,6 +933,7 @@ class SilentServer:
     def __init__(self) -> None:
         self._socket = socket.create_server(("127.0.0.1", 0))
         self._socket.settimeout(0.1)
+        self.port = int(self._socket.getsockname()[1])
         self.accepted: list[float] = []  # monotonic times a connection was accepted
         self.closed: list[float] = []  # monotonic times a client hung up
         self._stopping = threading.Event()
@@ -941,7 +942,7 @@ class SilentServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._socket.getsockname()[1]}/v1"
+        return f"http://127.0.0.1:{self.port}/v1"
 
     def _serve(self) -> None:
         while not self._stopping.is_set():

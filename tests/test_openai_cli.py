@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-from fake_openai_server import DEFAULT_KEY, FakeOpenAI
+from fake_openai_server import DEFAULT_KEY, FakeOpenAI, SilentServer
 from helpers import same_story
 
 SMALL = ("--max-nodes", "16", "--max-depth", "5", "--checkpoint-every", "4", "--concurrency", "4")
@@ -22,19 +25,19 @@ def server() -> Iterator[FakeOpenAI]:
         yield running
 
 
-def ghost(
-    folder: Path, server: FakeOpenAI, *args: str, key: str = DEFAULT_KEY, **env: str
-) -> subprocess.CompletedProcess[str]:
+def environment_for(url: str, key: str | None = DEFAULT_KEY, **env: str) -> dict[str, str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("GSF_", "OPENAI_"))}
-    environment.update(
-        {
-            "OPENAI_API_KEY": key,
-            "OPENAI_BASE_URL": server.url,
-            "GSF_BACKOFF_MAX": "0.05",
-            "GSF_MAX_ATTEMPTS": "8",
-        }
-    )
+    environment.update({"OPENAI_BASE_URL": url, "GSF_BACKOFF_MAX": "0.05", "GSF_MAX_ATTEMPTS": "8"})
+    if key is not None:
+        environment["OPENAI_API_KEY"] = key
     environment.update(env)
+    return environment
+
+
+def ghost(
+    folder: Path, server: FakeOpenAI, *args: str, key: str | None = DEFAULT_KEY, **env: str
+) -> subprocess.CompletedProcess[str]:
+    environment = environment_for(server.url, key, **env)
     return subprocess.run(
         [sys.executable, "-m", "ghost_story_factory", *args],
         cwd=folder,
@@ -141,3 +144,236 @@ def test_budget_stop_then_rerun_with_more_continues(tmp_path: Path, server: Fake
     report = orjson.loads(finished.stdout)
     assert report["resumed"] is True
     assert report["tokens"]["total"] == server.ledger.prompt_tokens + server.ledger.completion_tokens
+
+
+def billed(server: FakeOpenAI) -> dict[str, int]:
+    ledger = server.ledger
+    return {
+        "prompt": ledger.prompt_tokens,
+        "completion": ledger.completion_tokens,
+        "cached": ledger.cached_tokens,
+        "total": ledger.prompt_tokens + ledger.completion_tokens,
+    }
+
+
+def last_json(result: subprocess.CompletedProcess[str]) -> dict:
+    return orjson.loads(result.stdout.strip().splitlines()[-1])
+
+
+# -- default settings against every kind of server ----------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", ["deepseek", "llama-cpp-python"])
+def test_default_settings_complete_against_a_server_that_refuses_json_schema(
+    tmp_path: Path, server: FakeOpenAI, profile: str
+) -> None:
+    server.configure(profile=profile)
+    result = generate(tmp_path, server)
+    assert result.returncode == 0, result.stderr
+    report = last_json(result)
+    assert report["tokens"] == billed(server)
+    assert (
+        report["writer"]["json_mode"] == "object"
+        and report["writer"]["refused"] == server.ledger.refused_form == 1
+    )
+    format_lines = [line for line in result.stderr.splitlines() if "JSON 模式" in line]
+    assert format_lines == ["🔧 JSON 模式：object（依次尝试了 schema → object）"]  # said once
+    assert "run the same command again" not in result.stderr
+
+
+def test_default_settings_complete_against_a_server_that_refuses_json_object(
+    tmp_path: Path, server: FakeOpenAI
+) -> None:
+    server.configure(profile="lmstudio")
+    # The glm preset starts from json_object: LM Studio refuses it and json_schema is used instead.
+    result = generate(tmp_path, server, "--provider", "glm", "--lang", "en", GSF_BASE_URL=server.url)
+    assert result.returncode == 0, result.stderr
+    report = last_json(result)
+    assert report["tokens"] == billed(server)
+    assert report["writer"]["json_mode"] == "schema"
+    assert "🔧 JSON mode: schema (after trying object → schema)" in result.stderr
+
+
+def test_against_a_decoder_that_honours_only_the_schema_sent_few_calls_are_asked_again(
+    tmp_path: Path, server: FakeOpenAI
+) -> None:
+    server.configure(decoder="schema_only")
+    result = ghost(
+        tmp_path,
+        server,
+        "generate",
+        "--city",
+        "Edinburgh",
+        "--lang",
+        "en",
+        "--max-nodes",
+        "120",
+        "--max-depth",
+        "8",
+        "--concurrency",
+        "8",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    seen = [entry for entry in server.received() if entry["status"] == 200]
+    distinct = {json.dumps(entry["body"]["messages"][:2], sort_keys=True) for entry in seen}
+    asked_again = len(seen) - len(distinct)
+    print(f"schema-only decoder: {len(seen)} answered calls, {asked_again} asked again")
+    assert len(seen) >= 100
+    assert asked_again <= 0.03 * len(seen)
+    assert last_json(result)["tokens"] == billed(server)
+
+
+# -- money ---------------------------------------------------------------------------------------------
+
+
+def test_an_unpriced_budget_is_refused_before_any_request(tmp_path: Path, server: FakeOpenAI) -> None:
+    result = generate(tmp_path, server, "--budget-usd", "0.001", GSF_MODEL="fake-model")
+    assert result.returncode == 2
+    assert "--price" in result.stderr and "--max-tokens" in result.stderr
+    assert server.ledger.requests == 0
+    assert last_json(result) == {"error": last_json(result)["error"], "exit_code": 2, "resumable": False}
+    priced = generate(
+        tmp_path, server, "--budget-usd", "5", "--price", "0.1,0.05,0.2", GSF_MODEL="fake-model"
+    )
+    assert priced.returncode == 0, priced.stderr
+    assert last_json(priced)["cost_usd"] > 0
+
+
+def test_estimate_prints_calls_tokens_cost_and_time_and_sends_nothing(
+    tmp_path: Path, server: FakeOpenAI
+) -> None:
+    result = generate(tmp_path, server, "--estimate", "--lang", "en")
+    assert result.returncode == 0, result.stderr
+    estimate = last_json(result)["estimate"]
+    assert estimate["calls"] == 1 + 1 + 16  # documents, one plan, up to 16 nodes (one named character)
+    assert estimate["tokens"]["total"] > 0 and estimate["cost_usd"]["high"] > 0
+    assert "🧮 Estimate: 18 writer calls" in result.stderr
+    assert server.ledger.requests == 0 and not (tmp_path / "checkpoints").exists()
+    unknown = generate(tmp_path, server, "--estimate", "--lang", "en", GSF_MODEL="fake-model")
+    assert "cost unknown (no price for fake-model: pass --price)" in unknown.stderr
+
+
+def test_a_context_too_small_for_the_prompts_is_refused_before_any_request(
+    tmp_path: Path, server: FakeOpenAI
+) -> None:
+    result = generate(tmp_path, server, "--context-tokens", "1024")
+    assert result.returncode == 2 and "--context-tokens 1024" in result.stderr
+    assert server.ledger.requests == 0
+
+
+def test_output_caps_and_extra_body_reach_every_request(tmp_path: Path, server: FakeOpenAI) -> None:
+    result = generate(
+        tmp_path,
+        server,
+        "--max-output-tokens",
+        "node=3000,plan=7000",
+        "--extra-body",
+        '{"num_ctx": 8192}',
+    )
+    assert result.returncode == 0, result.stderr
+    caps = {(entry["body"]["max_tokens"]) for entry in server.received()}
+    assert caps == {8192, 7000, 3000}
+    assert all(entry["body"]["num_ctx"] == 8192 for entry in server.received())
+    bad = generate(tmp_path, server, "--extra-body", "[1]")
+    assert bad.returncode == 2 and "--extra-body" in bad.stderr
+
+
+def test_a_reply_cut_at_the_cap_is_said_on_screen(tmp_path: Path, server: FakeOpenAI) -> None:
+    server.configure(faults=["ok", "truncate"])
+    result = generate(tmp_path, server, "--lang", "en")
+    assert result.returncode == 0, result.stderr
+    assert "reply was cut at the output cap of" in result.stderr
+    assert last_json(result)["tokens"] == billed(server)
+
+
+# -- failures that say what happened ---------------------------------------------------------------------
+
+
+def test_a_closed_port_names_the_url_and_does_not_offer_to_continue(tmp_path: Path) -> None:
+    with FakeOpenAI() as gone:
+        url = gone.url
+    tmp_path.mkdir(exist_ok=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "ghost_story_factory", "generate", "--city", "上海", *SMALL, "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment_for(url, GSF_MAX_ATTEMPTS="2"),
+    )
+    assert result.returncode == 75
+    assert f"connection to {url} failed" in result.stderr
+    assert "run the same command again" not in result.stderr and "nothing was saved" in result.stderr
+    report = last_json(result)
+    assert report["resumable"] is False and report["exit_code"] == 75 and url in report["error"]
+    no_key_anywhere(tmp_path, result)
+
+
+def test_a_rejected_key_before_anything_was_saved_does_not_offer_to_continue(
+    tmp_path: Path, server: FakeOpenAI
+) -> None:
+    result = generate(tmp_path, server, key="sk-wrong-secret-key-000")
+    assert result.returncode == 1 and "API key was rejected" in result.stderr
+    assert "run the same command again" not in result.stderr
+    assert last_json(result) == {"error": last_json(result)["error"], "exit_code": 1, "resumable": False}
+    assert "wrong-secret" not in result.stdout + result.stderr
+
+
+def test_a_failure_after_checkpoints_says_resumable_in_json(tmp_path: Path, server: FakeOpenAI) -> None:
+    server.configure(faults=["ok"] * 5 + ["500"] * 400)
+    result = generate(tmp_path, server, GSF_MAX_ATTEMPTS="2")
+    assert result.returncode == 75
+    assert "run the same command again to continue" in result.stderr
+    assert last_json(result)["resumable"] is True
+
+
+def test_a_server_that_never_answers_gets_a_retry_line_before_the_next_attempt(tmp_path: Path) -> None:
+    """The retry line is printed when the retry is scheduled: before the next connection, not after the wait."""
+    timeout = 2.0
+    with SilentServer() as silent:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ghost_story_factory",
+                "generate",
+                "--city",
+                "上海",
+                "--lang",
+                "en",
+                *SMALL,
+                "--json",
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment_for(
+                silent.url,
+                GSF_TIMEOUT=str(timeout),
+                GSF_MAX_ATTEMPTS="2",
+                GSF_BACKOFF_MAX="2",
+                GSF_PROGRESS_EVERY="0.5",
+            ),
+        )
+        lines: list[tuple[float, str]] = []
+        reader = threading.Thread(
+            target=lambda: lines.extend((time.monotonic(), line) for line in process.stderr),  # type: ignore[union-attr]
+            daemon=True,
+        )
+        reader.start()
+        stdout, _ = process.communicate(timeout=120)
+        reader.join(timeout=10)
+    assert process.returncode == 75
+    retry = [(t, line) for t, line in lines if "↻ attempt 2 of 2" in line]
+    assert len(retry) == 1, lines
+    when, text = retry[0]
+    assert f"timed out after {timeout:g}s waiting for {silent.url}" in text
+    waiting = [t for t, line in lines if "⏳ waiting for the writer: 1 call(s) in flight" in line]
+    assert waiting and waiting[0] < when  # the screen moved during the first, silent attempt
+    assert len(silent.accepted) == 2 and silent.closed
+    assert silent.closed[0] <= when < silent.accepted[1]  # said when scheduled, before the second attempt
+    print(f"retry line {when - silent.closed[0]:.3f}s after the first attempt timed out ({timeout}s)")
+    assert json.loads(stdout.strip().splitlines()[-1])["resumable"] is False
+    assert not any("run the same command again" in line for _, line in lines)
