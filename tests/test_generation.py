@@ -18,17 +18,28 @@ from ghost_story_factory.pregenerator.tree import Tree, validate
 
 
 def _tree_of(character: dict) -> Tree:
-    """A finished export tree back in the internal form, to run ``validate`` on it."""
+    """A finished export tree back in the internal form, to run ``validate`` on it: each shared
+    node's arrivals and bridges come back from the choices that lead there."""
+    exported = character["tree"]
     nodes = {}
-    for nid, node in character["tree"]["nodes"].items():
+    for nid, node in exported["nodes"].items():
         nodes[nid] = {**node, "id": nid, "parent": None, "via": None, "must_end": None}
+    incoming: dict[str, list] = {}
+    for nid in sorted(exported["nodes"]):
+        for index, choice in enumerate(exported["nodes"][nid]["choices"]):
+            incoming.setdefault(choice["next"], []).append((nid, index, choice["bridge"]))
+    for nid, arrivals in incoming.items():
+        if len(arrivals) > 1:
+            nodes[nid]["arrivals"] = [[parent, index] for parent, index, _ in arrivals]
+            nodes[nid]["bridges"] = [bridge for _, _, bridge in arrivals]
     return Tree.from_dict(
         {
-            "root": character["tree"]["root"],
+            "root": exported["root"],
             "nodes": nodes,
             "queue": [],
             "registry": {},
             "node_counter": len(nodes),
+            "runtime_endings": exported["runtime_endings"],
         }
     )
 
@@ -109,7 +120,7 @@ def test_checkpoint_holds_what_the_design_promises(tmp_path: Path) -> None:
         generate(tmp_path, TestWriter(fail_after=30, tokens=10))
     folder = tmp_path / "checkpoints"
     tree = orjson.loads((folder / "上海_保安_tree.json").read_bytes())
-    assert tree["city"] == "上海" and tree["character"] == "保安" and tree["format_version"] == 1
+    assert tree["city"] == "上海" and tree["character"] == "保安" and tree["format_version"] == 2
     for key in (
         "tree",
         "settings",
@@ -126,6 +137,8 @@ def test_checkpoint_holds_what_the_design_promises(tmp_path: Path) -> None:
     story = orjson.loads((folder / "上海_characters.json").read_bytes())
     assert story["completed_count"] == "0/2" and story["documents"]["title"]
     assert [c["name"] for c in story["characters"]] == ["保安", "调查员"]
+    plan = story["plans"]["保安"]  # written once, kept for the resume
+    assert [b["depth"] for b in plan["beats"]] == list(range(9)) and plan["endings"] and plan["clues"]
     assert str(tmp_path) not in (folder / "上海_characters.json").read_text()  # no absolute paths
 
 
