@@ -16,8 +16,9 @@ import orjson
 
 from ghost_story_factory.pregenerator import checkpoints
 from ghost_story_factory.pregenerator.checkpoints import CheckpointStore, TreeCheckpoint
-from ghost_story_factory.pregenerator.state import GameState, hhmm
+from ghost_story_factory.pregenerator.state import GameState
 from ghost_story_factory.pregenerator.tree import Choice, Node, Tree, node_id
+from ghost_story_factory.vocabulary import ENDING_TYPES, hhmm
 from ghost_story_factory.writers.base import Usage
 
 from .common import CHARACTER, CITY, FsyncClock, Row, Section, median, ms, p95, size, verdict
@@ -26,7 +27,6 @@ RUN_ID = "bench-run"
 EVERY = 50  # nodes between two tree checkpoints in a run (the default --checkpoint-every)
 SAVE_GOAL, LOAD_GOAL, GOAL_NODES = 10.0, 5.0, 500
 _SCENES = ("废弃的地铁三号线站台", "旧城区第三人民医院", "老剧院的后台", "停用的住院部七楼", "江边的旧码头")
-_ENDINGS = ("dawn", "fear_collapse", "truth", "escape")
 _PUNCTUATION = "，，，。。！？……"
 
 
@@ -84,15 +84,16 @@ def build_tree(count: int, seed: int = 7) -> Tree:
             state=state,
             parent=None if parent is None else node_id(parent),
             via=via[number] or None,
+            via_index=None if parent is None else (number - 1) % 3,
         )
         if children:
             node.narrative = _text(rng, pool, 300, 800)
             for child in children:
-                consequences = {
+                consequences: dict[str, Any] = {
                     "PR": rng.randint(-30, 30),
                     "GR": rng.randint(-30, 30),
                     "WF": rng.randint(-30, 30),
-                    "time": f"+{rng.randrange(5, 31, 5)}min",
+                    "minutes": rng.randrange(5, 31, 5),
                     "scene": rng.choice((None, None, *_SCENES)),
                     "flags": {},
                     "items": [],
@@ -102,7 +103,11 @@ def build_tree(count: int, seed: int = 7) -> Tree:
             queue.append(node.id)
         else:
             node.narrative = _text(rng, pool, 300, 800)
-            node.ending = {"type": rng.choice(_ENDINGS), "title": _text(rng, pool, 4, 10), "reason": "writer"}
+            node.ending = {
+                "type": rng.choice(ENDING_TYPES),
+                "title": _text(rng, pool, 4, 10),
+                "reason": "writer",
+            }
         nodes[node.id] = node
         registry.setdefault(state.state_hash(), node.id)
     return Tree(root=node_id(0), nodes=nodes, queue=queue, registry=registry, node_counter=count)
@@ -137,7 +142,9 @@ def _as_before(tree: Tree, new: int) -> Tree:
     written = [nid for nid, node in tree.nodes.items() if not node.pending]
     batch = set(written[-new:])
     nodes = {
-        nid: Node(id=n.id, depth=n.depth, state=n.state, parent=n.parent, via=n.via) if nid in batch else n
+        nid: Node(id=n.id, depth=n.depth, state=n.state, parent=n.parent, via=n.via, via_index=n.via_index)
+        if nid in batch
+        else n
         for nid, n in tree.nodes.items()
     }
     queue = [nid for nid, node in nodes.items() if node.pending]
@@ -229,8 +236,8 @@ def measure_size(count: int, reps: int, folder: Path) -> dict[str, Any]:
         seed_save(seed_path, document)
         times["seed_save"].append(time.perf_counter() - started)
         # Loads alternate their order so neither side always reads right after its own write.
-        loads = [
-            ("load", lambda store=store: store.load_tree(CHARACTER, RUN_ID)),
+        loads: list[tuple[str, Callable[[], object]]] = [
+            ("load", lambda store=store: store.load_tree(CHARACTER, RUN_ID)),  # type: ignore[misc]
             ("seed_load", lambda: seed_load(seed_path)),
         ]
         for name, load in loads if rep % 2 == 0 else loads[::-1]:
@@ -242,8 +249,8 @@ def measure_size(count: int, reps: int, folder: Path) -> dict[str, Any]:
                 raise RuntimeError(f"{name} returned nothing")
             del loaded
         _time_parts(times, document, ours_path, seed_path)
-    loaded = store.load_tree(CHARACTER, RUN_ID)
-    assert loaded is not None and len(loaded.tree.nodes) == count
+    final = store.load_tree(CHARACTER, RUN_ID)
+    assert final is not None and len(final.tree.nodes) == count
     written, ours_now = seed_load(seed_path), orjson.loads(ours_path.read_bytes())
     written.pop("generated_at"), ours_now.pop("generated_at")  # the only field that moves with the clock
     if written != ours_now:

@@ -9,15 +9,17 @@ import os
 import platform
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
-from ghost_story_factory.library import Library
-from ghost_story_factory.pregenerator.builder import TreeSettings
+from ghost_story_factory import api
+from ghost_story_factory.pregenerator.builder import StoryContext, TreeSettings
 from ghost_story_factory.pregenerator.checkpoints import (
     CheckpointStore,
     Journal,
@@ -25,7 +27,8 @@ from ghost_story_factory.pregenerator.checkpoints import (
     TreeCheckpoint,
 )
 from ghost_story_factory.pregenerator.progress import SilentProgress
-from ghost_story_factory.pregenerator.story import GenerationResult, GenerationSettings, StoryGenerator
+from ghost_story_factory.pregenerator.state import GameState
+from ghost_story_factory.pregenerator.story import GenerationResult, StoryGenerator
 from ghost_story_factory.pregenerator.tree import Tree
 from ghost_story_factory.writers import prompts
 from ghost_story_factory.writers.base import Answer, Reply, Request, Retry
@@ -59,6 +62,7 @@ class Section:
     details: list[str] = field(default_factory=list)
     seconds: float = 0.0
     failed: bool = False
+    load: str = ""  # the 1-minute load average when the measure started
 
 
 def verdict(ok: bool) -> str:
@@ -129,6 +133,14 @@ def filesystem_of(path: Path) -> str:
     return best[1]
 
 
+def load_average() -> str:
+    """The system's load averages over 1, 5 and 15 minutes, e.g. ``0.52, 0.80, 1.10``."""
+    try:
+        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def machine() -> dict[str, str]:
     """The machine the figures come from."""
     cpu = _first_line_with("/proc/cpuinfo", "model name") or platform.processor() or "unknown"
@@ -151,12 +163,19 @@ def machine() -> dict[str, str]:
 
 
 class FsyncClock:
-    """Total time spent in ``os.fsync`` while installed (the product calls it through the os module)."""
+    """Time spent in ``os.fsync`` while installed, on the event loop's thread and on other threads.
+
+    The product calls fsync through the os module: tree and story checkpoints on the loop's thread,
+    the journal from its own syncing thread (``journal-fsync``)."""
 
     def __init__(self) -> None:
-        self.seconds = 0.0
+        self.seconds = 0.0  # on the thread that installed the clock (the event loop's)
         self.calls = 0
+        self.other_seconds = 0.0  # on any other thread (the journal's syncer)
+        self.other_calls = 0
         self._original: Callable[[int], None] | None = None
+        self._owner = threading.get_ident()
+        self._lock = threading.Lock()
 
     def _timed(self, fd: int) -> None:
         started = time.perf_counter()
@@ -164,11 +183,18 @@ class FsyncClock:
             assert self._original is not None
             self._original(fd)
         finally:
-            self.seconds += time.perf_counter() - started
-            self.calls += 1
+            elapsed = time.perf_counter() - started
+            with self._lock:
+                if threading.get_ident() == self._owner:
+                    self.seconds += elapsed
+                    self.calls += 1
+                else:
+                    self.other_seconds += elapsed
+                    self.other_calls += 1
 
     def __enter__(self) -> FsyncClock:
         self._original = os.fsync
+        self._owner = threading.get_ident()
         os.fsync = self._timed  # type: ignore[assignment]
         return self
 
@@ -188,54 +214,71 @@ def no_fsync() -> Iterator[None]:
         os.fsync = original  # type: ignore[assignment]
 
 
-class TimedJournal(Journal):
-    """A journal that times its appends (each one writes a line and fsyncs it)."""
+@dataclass
+class DurableWrites:
+    """What :func:`timed_writes` saw: each save's and each journal append's duration, and the last
+    tree saved per character (the finished tree: the builder saves it when it is done)."""
 
-    def __init__(self, path: Path, warn: Callable[[str], None], times: list[float]) -> None:
-        super().__init__(path, warn)
-        self.times = times
+    tree_saves: list[float] = field(default_factory=list)
+    story_saves: list[float] = field(default_factory=list)
+    story_save_spans: list[tuple[float, float]] = field(default_factory=list)  # (start, end) of each
+    journal_appends: list[float] = field(default_factory=list)
+    last_tree: dict[str, Tree] = field(default_factory=dict)
+    tree_save_fsync: float = 0.0  # seconds in os.fsync inside the saves (with a clock given)
+    story_save_fsync: float = 0.0
 
-    def append(self, key: str, answer: Answer) -> None:
+
+@contextlib.contextmanager
+def timed_writes(clock: FsyncClock | None = None) -> Iterator[DurableWrites]:
+    """Times ``CheckpointStore.save_tree``/``save_story`` and ``Journal.append`` of every store and
+    journal the product makes while installed, by wrapping the product's methods (which run unchanged).
+    With an installed ``clock``, the saves' own fsync time is noted too."""
+    seen = DurableWrites()
+
+    def fsynced() -> float:
+        return clock.seconds if clock is not None else 0.0
+
+    save_tree, save_story, append = CheckpointStore.save_tree, CheckpointStore.save_story, Journal.append
+
+    def timed_save_tree(
+        self: CheckpointStore, character: str, settings: dict[str, Any], checkpoint: TreeCheckpoint
+    ) -> bool:
+        started, synced = time.perf_counter(), fsynced()
+        try:
+            return save_tree(self, character, settings, checkpoint)
+        finally:
+            seen.tree_saves.append(time.perf_counter() - started)
+            seen.tree_save_fsync += fsynced() - synced
+            seen.last_tree[character] = checkpoint.tree
+
+    def timed_save_story(self: CheckpointStore, checkpoint: StoryCheckpoint) -> bool:
+        started, synced = time.perf_counter(), fsynced()
+        try:
+            return save_story(self, checkpoint)
+        finally:
+            seen.story_save_fsync += fsynced() - synced
+            seen.story_saves.append(time.perf_counter() - started)
+            seen.story_save_spans.append((started, time.perf_counter()))
+
+    def timed_append(self: Journal, key: str, answer: Answer) -> None:
         started = time.perf_counter()
         try:
-            super().append(key, answer)
+            append(self, key, answer)
         finally:
-            self.times.append(time.perf_counter() - started)
+            seen.journal_appends.append(time.perf_counter() - started)
 
-
-class TimedStore(CheckpointStore):
-    """A checkpoint store that times every save and journal append, and keeps the last tree saved."""
-
-    def __init__(self, folder: Path, city: str, warn: Callable[[str], None]) -> None:
-        super().__init__(folder, city, warn)
-        self.bench_warn = warn
-        self.tree_saves: list[float] = []
-        self.story_saves: list[float] = []
-        self.journal_appends: list[float] = []
-        self.last_tree: dict[str, Tree] = {}
-
-    def save_tree(self, character: str, settings: dict[str, Any], checkpoint: TreeCheckpoint) -> bool:
-        started = time.perf_counter()
-        try:
-            return super().save_tree(character, settings, checkpoint)
-        finally:
-            self.tree_saves.append(time.perf_counter() - started)
-            self.last_tree[character] = checkpoint.tree
-
-    def save_story(self, checkpoint: StoryCheckpoint) -> bool:
-        started = time.perf_counter()
-        try:
-            return super().save_story(checkpoint)
-        finally:
-            self.story_saves.append(time.perf_counter() - started)
-
-    def journal(self, character: str | None) -> Journal:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        return TimedJournal(self.journal_path(character), self.bench_warn, self.journal_appends)
+    with (
+        mock.patch.object(CheckpointStore, "save_tree", timed_save_tree),
+        mock.patch.object(CheckpointStore, "save_story", timed_save_story),
+        mock.patch.object(Journal, "append", timed_append),
+    ):
+        yield seen
 
 
 class BenchProgress(SilentProgress):
-    """Silent progress that notes when the tree build starts and ends (wall and CPU time)."""
+    """Silent progress that notes when each character's tree starts and ends (wall and CPU time), and
+    when each line event (documents, plan, ...) came. The build spans the first tree's start to the
+    last tree's end; ``on_start``/``on_finish`` run then."""
 
     def __init__(
         self, on_start: Callable[[], None] | None = None, on_finish: Callable[[], None] | None = None
@@ -243,42 +286,63 @@ class BenchProgress(SilentProgress):
         super().__init__()
         self.on_start = on_start
         self.on_finish = on_finish
-        self.tree_wall = (0.0, 0.0)
-        self.tree_cpu = (0.0, 0.0)
+        self.trees: dict[str, list[float]] = {}  # name -> [wall start, wall end, cpu start, cpu end]
+        self.events: list[tuple[float, str]] = []  # (wall time, line key), in order
+        self._growing = 0
+
+    def line(self, key: str, **values: Any) -> None:
+        self.events.append((time.perf_counter(), key))
+        super().line(key, **values)
 
     def tree_started(self, name: str, max_nodes: int, nodes: int) -> None:
-        if self.on_start:
+        if self._growing == 0 and not self.trees and self.on_start:
             self.on_start()
-        self.tree_wall = (time.perf_counter(), 0.0)
-        self.tree_cpu = (time.process_time(), 0.0)
+        self._growing += 1
+        self.trees[name] = [time.perf_counter(), 0.0, time.process_time(), 0.0]
 
-    def tree_finished(self) -> None:
-        self.tree_wall = (self.tree_wall[0], time.perf_counter())
-        self.tree_cpu = (self.tree_cpu[0], time.process_time())
-        if self.on_finish:
+    def tree_finished(self, name: str) -> None:
+        self.trees[name][1], self.trees[name][3] = time.perf_counter(), time.process_time()
+        self._growing -= 1
+        if self._growing == 0 and self.on_finish:
             self.on_finish()
 
     @property
+    def tree_wall(self) -> tuple[float, float]:
+        """From the first tree's start to the last tree's end."""
+        spans = list(self.trees.values())
+        return min(s[0] for s in spans), max(s[1] for s in spans)
+
+    @property
     def tree_seconds(self) -> float:
-        return self.tree_wall[1] - self.tree_wall[0]
+        start, end = self.tree_wall
+        return end - start
 
     @property
     def tree_cpu_seconds(self) -> float:
-        return self.tree_cpu[1] - self.tree_cpu[0]
+        spans = list(self.trees.values())
+        return max(s[3] for s in spans) - min(s[2] for s in spans)
+
+    def first(self, key: str) -> float | None:
+        return next((moment for moment, k in self.events if k == key), None)
+
+    def last(self, key: str) -> float | None:
+        return next((moment for moment, k in reversed(self.events) if k == key), None)
 
 
 class InFlightWriter:
-    """Wraps a writer and records, over time, how many calls are in flight."""
+    """Wraps a writer and records, over time, how many calls are in flight (and of which kind)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.name, self.model = inner.name, inner.model
         self.calls = 0
+        self.kinds: dict[str, int] = {}
         self.in_flight = 0
         self.events: list[tuple[float, int]] = []  # (time, calls in flight from then on)
 
     async def complete(self, request: Request, retries: list[Retry]) -> Reply:
         self.calls += 1
+        self.kinds[request.kind] = self.kinds.get(request.kind, 0) + 1
         self.in_flight += 1
         self.events.append((time.perf_counter(), self.in_flight))
         try:
@@ -324,13 +388,19 @@ class InFlightWriter:
 @dataclass
 class Generation:
     result: GenerationResult
-    store: TimedStore
+    writes: DurableWrites
     progress: BenchProgress
     wall: float
+    started: float  # perf_counter when generate_story_async was called
 
     @property
     def tree(self) -> Tree:
-        return self.store.last_tree[CHARACTER]
+        """The first character's finished tree (the tree checkpoint saved when it was done)."""
+        return self.writes.last_tree[CHARACTER]
+
+    @property
+    def trees(self) -> dict[str, Tree]:
+        return dict(self.writes.last_tree)
 
 
 def run_generation(
@@ -339,40 +409,84 @@ def run_generation(
     tree: TreeSettings,
     on_tree_start: Callable[[], None] | None = None,
     on_tree_finish: Callable[[], None] | None = None,
+    *,
+    characters: tuple[str | tuple[str, str], ...] = (CHARACTER,),
+    generator: type[StoryGenerator] | None = None,
+    clock: FsyncClock | None = None,
 ) -> Generation:
-    """One whole generation (one character) on real checkpoint files and a real SQLite library."""
+    """One whole generation through :func:`ghost_story_factory.api.generate_story_async`, on real
+    checkpoint files and a real SQLite library, with its durable writes timed.
+
+    ``generator`` runs a bench-only :class:`StoryGenerator` subclass in place of the product's (the
+    library call makes its generator from ``api.StoryGenerator``; only that name is swapped)."""
     progress = BenchProgress(on_tree_start, on_tree_finish)
-    store = TimedStore(folder / "checkpoints", CITY, progress.warn)
-    settings = GenerationSettings(city=CITY, characters=(CHARACTER,), lang="zh", tree=tree)
-    with Library(folder / "library.db") as library:
-        generator = StoryGenerator(
-            writer=writer, store=store, library=library, progress=progress, settings=settings
-        )
+    swap = mock.patch.object(api, "StoryGenerator", generator) if generator else contextlib.nullcontext()
+    with timed_writes(clock) as writes, swap:
         started = time.perf_counter()
-        result = asyncio.run(generator.run())
+        result = asyncio.run(
+            api.generate_story_async(
+                CITY,
+                characters,
+                writer=writer,
+                lang="zh",
+                tree=tree,
+                checkpoint_dir=folder / "checkpoints",
+                db=folder / "library.db",
+                progress=progress,
+            )
+        )
         wall = time.perf_counter() - started
     if progress.warnings:
         raise RuntimeError(f"the generation warned: {progress.warnings[0]}")
-    return Generation(result, store, progress, wall)
+    return Generation(result, writes, progress, wall, started)
+
+
+def story_context(
+    characters: list[str], lang: str = "zh", max_depth: int = 20, branching: int = 3
+) -> tuple[dict[str, Any], list[StoryContext]]:
+    """Documents and, per character, the fixed part of its node requests, written by the offline
+    writer's own function (no latency): what a tree build starts from."""
+    named = [{"name": name, "role": ""} for name in characters]
+    documents = write(prompts.documents_request(CITY, named, lang))
+    contexts = []
+    for name in characters:
+        character = {"name": name, "role": "", "description": ""}
+        reply = write(
+            prompts.plan_request(
+                city=CITY,
+                lang=lang,
+                story=documents,
+                character=character,
+                max_depth=max_depth,
+                branching=branching,
+            )
+        )
+        character.update(role=reply["role"], description=reply["description"])
+        plan = {k: reply[k] for k in ("beats", "endings", "clues", "flags", "items")}
+        contexts.append(StoryContext(CITY, lang, documents, character, plan))
+    return documents, contexts
 
 
 def sample_node_request() -> Request:
-    """A real node request (the root of a story written by the offline writer)."""
-    from ghost_story_factory.pregenerator.state import GameState
-
-    documents = write(prompts.documents_request(CITY, [CHARACTER], "zh"))
+    """A real node request: the root of a story whose documents and plan the offline writer wrote."""
+    documents, (context,) = story_context([CHARACTER])
     return prompts.node_request(
         city=CITY,
         lang="zh",
         story=documents,
-        character={"name": CHARACTER, "role": "", "description": ""},
+        character=context.character,
+        plan=context.plan,
         state=GameState(scene=documents["scenes"][0]).to_dict(),
         depth=0,
         max_depth=20,
-        path=[],
-        must_end=None,
-        may_end=False,
         branching=3,
+        parent=None,
+        arrivals=[],
+        ledger={},
+        next_truth=context.plan["clues"][0],
+        ending=None,
+        planned_endings=[],
+        may_end=False,
     )
 
 

@@ -34,11 +34,13 @@ def install(stats: dict[str, float]) -> None:
             stats["nearest_s"] += elapsed
             stats["nearest_calls"] += 1
 
-    def timed_place(self: Any, tree: Any, parent: Any, via: str, state: Any, slack: int) -> tuple[str, int]:
+    def timed_place(
+        self: Any, tree: Any, parent: Any, via: str, via_index: int, state: Any, slack: int
+    ) -> tuple[str, int]:
         spent[0] = 0.0
         converged = tree.converged
         started = time.perf_counter()
-        result = place(self, tree, parent, via, state, slack)
+        result = place(self, tree, parent, via, via_index, state, slack)
         stats["place_s"] += time.perf_counter() - started
         stats["children"] += 1
         if tree.converged == converged and spent[0] > 0:

@@ -98,7 +98,7 @@ def _measure(writer_module: Any, server_module: Any, mode: str, seconds: float) 
 
 def run(quick: bool) -> Section:
     section = Section("6. Rate-limit pacing")
-    plan = [("sliding", 2.0)] if quick else [("sliding", 60.0), ("bucket", 30.0)]
+    plan = [("sliding", 2.0), ("bucket", 2.0)] if quick else [("sliding", 60.0), ("bucket", 60.0)]
     try:
         writer_module, server_module = _modules()
         results = [_measure(writer_module, server_module, mode, seconds) for mode, seconds in plan]
@@ -116,7 +116,6 @@ def run(quick: bool) -> Section:
         section.details.append(f"Not measured: {reason}.")
         return section
     for r in results:
-        goal = r["mode"] == "sliding"
         ok = r["share_of_allowed"] >= RATE_GOAL and r["share_429"] <= SHARE_GOAL
         section.rows.append(
             Row(
@@ -125,8 +124,8 @@ def run(quick: bool) -> Section:
                 f"({r['mode']}), {r['seconds']:.0f} s",
                 f"{r['rate']:.2f} req/s = {r['share_of_allowed']:.0%} of {r['allowed']:.0f}/s; "
                 f"429s {pct(r['share_429'])} ({r['ledger']['rate_limited']} of {r['ledger']['requests']})",
-                f">= {RATE_GOAL:.0%} of the rate, <= {SHARE_GOAL:.0%} 429s" if goal else "-",
-                verdict(ok) if goal else "info",
+                f">= {RATE_GOAL:.0%} of the rate, <= {SHARE_GOAL:.0%} 429s",
+                verdict(ok),
             )
         )
     section.details += [
@@ -136,8 +135,10 @@ def run(quick: bool) -> Section:
         "alone would fill a minute's budget, and a 60-90 s run would not test pacing), and "
         f"{SERVER_LATENCY_MS} ms per answer. {WORKERS} tasks call `complete` back to back for the stated time; "
         "the rate counts replies received within it; the 429 share is the server's ledger (429s / requests, "
-        "retries included). *sliding* keeps a log of the last window (the goal row); *bucket* refills "
-        "steadily.",
+        "retries included). *sliding* keeps a log of the last window; *bucket* refills steadily; the goal "
+        "holds for both. The writer is the product's `OpenAIWriter` as it is now (its pacer is "
+        "`writers/_pacing.py`); the fake server limits requests only, so tokens-per-minute limits are not "
+        "measured here.",
         "",
         f"| mode | seconds | replies | req/s | share of {PER_MINUTE // 60}/s | server requests | 429s | 429 share "
         "| failed calls | writer concurrency at end | start interval at end "
@@ -152,8 +153,14 @@ def run(quick: bool) -> Section:
             f"| {r['failed']} | {w.get('limit')} | {w.get('interval_s')} s | {len(r['pauses'])} "
             f"| {sum(r['pauses']):.1f} s ({sum(r['pauses']) / r['seconds']:.0%}) |"
         )
-    goal = results[0]
-    if goal["share_of_allowed"] < RATE_GOAL or goal["share_429"] > SHARE_GOAL:
+    for goal in results:
+        if goal["share_of_allowed"] >= RATE_GOAL and goal["share_429"] <= SHARE_GOAL:
+            section.details += [
+                "",
+                f"- Goal met ({goal['mode']}): {goal['share_of_allowed']:.0%} of the allowed rate with "
+                f"{pct(goal['share_429'])} 429s.",
+            ]
+            continue
         pauses = goal["pauses"]
         section.details += [
             "",
@@ -161,8 +168,14 @@ def run(quick: bool) -> Section:
             f"{RATE_GOAL:.0%}) with {pct(goal['share_429'])} 429s (goal <= {SHARE_GOAL:.0%}). Requests start "
             f"in bursts: {len(pauses)} pause(s) of >= {PAUSE_S:g} s with no request started, "
             f"{sum(pauses):.1f} s in all ({sum(pauses) / goal['seconds']:.0%} of the run; steady pacing at "
-            f"{goal['allowed']:.0f}/s never pauses longer than {1 / goal['allowed']:g} s). That pattern is consistent with the "
-            "pacer holding every start until the window's full reset (`x-ratelimit-reset-requests`) once the "
-            "reported budget is spent, while a sliding window frees its slots one by one.",
+            f"{goal['allowed']:.0f}/s never pauses longer than {1 / goal['allowed']:g} s). That pattern is "
+            "consistent with the pacer holding every start until the window's full reset "
+            "(`x-ratelimit-reset-requests`, the time until the whole limit is back) once the reported budget "
+            "is spent, while "
+            + (
+                "a sliding window frees its slots one by one."
+                if goal["mode"] == "sliding"
+                else f"a bucket refills one request every {1 / goal['allowed']:g} s."
+            ),
         ]
     return section

@@ -13,8 +13,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script (python bench/run.py): make the bench package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import checkpoint_io, generation, processes, ratelimit
-from bench.common import REPO, Row, Section, filesystem_of, machine
+from bench import characters, checkpoint_io, generation, processes, ratelimit
+from bench.common import REPO, Row, Section, filesystem_of, load_average, machine
 
 MARKER = "<!-- Everything below this line is written by the bench command; edit only the text above it. -->"
 DEFAULT_INTRO = """# Benchmarks
@@ -34,12 +34,13 @@ SECTIONS: list[tuple[str, Callable[[bool], Section]]] = [
     ("4", processes.resume),
     ("5", processes.memory),
     ("6", ratelimit.run),
+    ("7", characters.run),
 ]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test (< 20 s)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test (< 30 s)")
     parser.add_argument(
         "--output",
         type=Path,
@@ -58,6 +59,7 @@ def command_line(argv: list[str]) -> str:
 
 
 def run_section(number: str, measure: Callable[[bool], Section], quick: bool) -> Section:
+    load = load_average().split(",")[0]
     started = time.perf_counter()
     try:
         section = measure(quick)
@@ -68,6 +70,7 @@ def run_section(number: str, measure: Callable[[bool], Section], quick: bool) ->
         )
         section.details += ["```", traceback.format_exc().rstrip(), "```"]
     section.seconds = time.perf_counter() - started
+    section.load = load
     return section
 
 
@@ -85,7 +88,9 @@ def table(rows: list[Row]) -> list[str]:
     return lines
 
 
-def document(intro: str, sections: list[Section], command: str, quick: bool, total: float) -> str:
+def document(
+    intro: str, sections: list[Section], command: str, quick: bool, total: float, load_before: str = ""
+) -> str:
     info = machine()
     tmp = Path(os.environ.get("TMPDIR", "/tmp"))
     lines = [
@@ -98,9 +103,12 @@ def document(intro: str, sections: list[Section], command: str, quick: bool, tot
         f"- Command: `{command}`" + (" (quick mode: tiny sizes, figures not meaningful)" if quick else ""),
         f"- Date: {info.pop('date')}",
         *(f"- {key}: {value}" for key, value in info.items()),
+        f"- Load average (1, 5, 15 min): {load_before or 'unknown'} at the start, {load_average()} at the end",
         f"- Checkpoint and journal files: temporary folders on {filesystem_of(tmp)}",
         f"- Whole run: {total:.0f} s ("
         + ", ".join(f"measure {s.title.split('.')[0]} {s.seconds:.0f} s" for s in sections)
+        + "; 1-minute load average as each measure started: "
+        + ", ".join(f"{s.title.split('.')[0]}: {s.load}" for s in sections)
         + ")",
         "",
         "## Summary",
@@ -127,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(given)
     output = args.output or (None if args.quick else REPO / "BENCHMARKS.md")
     wanted = {part.strip() for part in args.only.split(",") if part.strip()}
+    load_before = load_average()
     started = time.perf_counter()
     sections = []
     for number, measure in SECTIONS:
@@ -138,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(table([row for s in sections for row in s.rows])))
     print(f"\nwhole run: {total:.1f} s", flush=True)
     if output is not None:
-        text = document(intro_of(output), sections, command_line(given), args.quick, total)
+        text = document(intro_of(output), sections, command_line(given), args.quick, total, load_before)
         output.write_text(text, encoding="utf-8")
         print(f"wrote {output}")
     return 1 if any(s.failed for s in sections) else 0

@@ -23,10 +23,16 @@ ROWS = (
     "scheduler C=16,",
     "diagnostic: C=16 again with fsync made a no-op",
     "seed-style scheduling",
+    "level by level vs previous scheduler, 1 character,",
+    "level by level vs previous scheduler, 3 characters,",
     "process start → first new node",
     "calls re-spent after SIGKILL",
     "peak RSS generating",
-    "rate-limit pacing",
+    "rate-limit pacing, 600/min as 10 per 1 s (sliding)",
+    "rate-limit pacing, 600/min as 10 per 1 s (bucket)",
+    "3-character story end to end, sequential characters",
+    "3-character story end to end, parallel characters",
+    "parallel against sequential characters, same story",
 )
 
 
@@ -45,7 +51,17 @@ def test_quick_run_prints_and_writes_every_row(tmp_path: Path) -> None:
         assert row in done.stdout, f"row {row!r} not printed"
         assert row in text, f"row {row!r} not written"
     assert "| error |" not in text
-    for part in ("## Summary", "- CPU: ", "- cores: ", "- RAM: ", "- Python: ", "- OS: ", "- Date: "):
+    assert "stories identical" in text  # sequential and parallel characters give the same story
+    for part in (
+        "## Summary",
+        "- CPU: ",
+        "- cores: ",
+        "- RAM: ",
+        "- Python: ",
+        "- OS: ",
+        "- Date: ",
+        "- Load average (1, 5, 15 min): ",
+    ):
         assert part in text
     assert "- Command: `" in text and "bench.run --quick" in text
     assert text.startswith(bench_run.DEFAULT_INTRO.splitlines()[0]) and bench_run.MARKER in text
