@@ -1,0 +1,557 @@
+"""The openai writer against a REAL OpenAI-compatible server: llama.cpp's llama-server with
+SmolLM2-135M-Instruct (tools/real_server.py builds and starts it; no internet).
+
+Every run is a real process of the CLI (``python -m ghost_story_factory generate --backend openai``),
+talking to llama-server through a small recording proxy on 127.0.0.1, so the tests see every request
+body and every reply the writer got, and can hold replies back to crash the writer at a known point.
+
+Run with ``-m real_server`` (without it they skip, unless GSF_REQUIRE_REAL_SERVER=1). Without a
+built server they skip too (build it once with
+``.venv/bin/python tools/real_server.py ensure``, about 20 minutes on 2 cores);
+with GSF_REQUIRE_REAL_SERVER=1 (CI) a missing or broken build fails instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import http.server
+import importlib.util
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from export_samples import need_node_packages, run_node
+
+pytestmark = pytest.mark.real_server
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts" / "real_server"
+
+# What a new user types for a tiny English story (default json mode, default attempts and timeouts).
+STORY = (
+    "--city", "Edinburgh", "--characters", "Mara:ferrywoman", "--lang", "en",
+    "--max-nodes", "8", "--max-depth", "4", "--branching", "2",
+)  # fmt: skip
+
+
+# The first test is a new user's generic setup (OPENAI_BASE_URL and a key); the second names the
+# server as the README says: the llama.cpp preset (per-attempt seeds, max_tokens), its URL given.
+def LLAMACPP(proxy: RecordingProxy) -> tuple[str, ...]:  # noqa: N802 - reads as a constant
+    return ("--provider", "llamacpp", "--base-url", proxy.base_url)
+
+
+RUN_TIMEOUT = 1500.0  # seconds for one CLI run; a story here takes minutes
+KILL_AFTER = 4  # billed replies delivered before the writer is killed: documents, plan and two nodes
+
+
+def _load_real_server() -> Any:
+    spec = importlib.util.spec_from_file_location("real_server", REPO / "tools" / "real_server.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["real_server"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+rs = _load_real_server()
+
+
+@pytest.fixture(scope="session")
+def llama(pytestconfig: pytest.Config) -> Iterator[Any]:
+    """llama-server built (once per machine) and started on a free port with a fixed seed."""
+    required = os.environ.get("GSF_REQUIRE_REAL_SERVER") == "1"
+    if not required and "real_server" not in (pytestconfig.getoption("markexpr") or ""):
+        pytest.skip("minutes of CPU against llama-server: run with -m real_server (CI does)")
+    if not required and not (rs.binary_path().exists() and rs.model_path().exists()):
+        pytest.skip(
+            "llama-server is not built here: run `.venv/bin/python tools/real_server.py ensure` "
+            "(about 20 minutes once), or set GSF_REQUIRE_REAL_SERVER=1 to build it from the tests"
+        )
+    try:
+        rs.ensure()
+        server = rs.start()
+    except rs.RealServerError as error:
+        pytest.fail(f"real server: {error}")
+    print(f"\nllama-server {server.root_url} ready in {server.started_in:.1f} s", file=sys.stderr)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --- a recording proxy in front of llama-server -------------------------------------------------
+
+
+@dataclass
+class Exchange:
+    """One request the writer sent, and what llama-server answered."""
+
+    path: str
+    body: bytes
+    started: float
+    status: int = 0
+    response: bytes = b""
+    finished: float = 0.0
+    delivered: bool = False  # the reply was handed to the writer
+    held: bool = False  # the reply was kept from the writer (it was killed meanwhile)
+    gone: bool = False  # the writer had hung up before the reply came (its timeout)
+
+    @property
+    def request(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return {}
+
+    @property
+    def usage(self) -> dict[str, int]:
+        try:
+            usage = json.loads(self.response).get("usage") or {}
+        except (ValueError, AttributeError):
+            usage = {}
+        details = usage.get("prompt_tokens_details") or {}
+        return {
+            "prompt": int(usage.get("prompt_tokens") or 0),
+            "completion": int(usage.get("completion_tokens") or 0),
+            "cached": int(details.get("cached_tokens") or 0),
+        }
+
+    @property
+    def billed(self) -> bool:
+        return self.status == 200 and self.path.endswith("/chat/completions")
+
+    @property
+    def content(self) -> str:
+        try:
+            return json.loads(self.response)["choices"][0]["message"]["content"] or ""
+        except (ValueError, KeyError, IndexError, TypeError):
+            return self.response.decode("utf-8", "replace")
+
+    @property
+    def finish_reason(self) -> str:
+        try:
+            return str(json.loads(self.response)["choices"][0].get("finish_reason"))
+        except (ValueError, KeyError, IndexError, TypeError):
+            return ""
+
+    def to_json(self) -> dict[str, Any]:
+        request = self.request
+        return {
+            "path": self.path,
+            "status": self.status,
+            "delivered": self.delivered,
+            "held": self.held,
+            "gone": self.gone,
+            "seconds": round(self.finished - self.started, 2),
+            "request": {k: v for k, v in request.items() if k != "messages"},
+            "messages": request.get("messages"),
+            "usage": self.usage,
+            "finish_reason": self.finish_reason,
+            "content": self.content,
+        }
+
+
+class RecordingProxy:
+    """Forwards to llama-server and records every exchange. ``hold_after(n)``: after n billed replies
+    were handed over, keep every further reply back (the writer is about to be killed)."""
+
+    def __init__(self, upstream: str, log: Path | None = None) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.log = log  # every exchange is appended here as it ends, for a look during a long run
+        self.exchanges: list[Exchange] = []
+        self.lock = threading.Condition()
+        self.delivered_billed = 0
+        self.in_flight = 0
+        self.limit: int | None = None
+        self.release = threading.Event()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                proxy.forward(self, b"")
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                proxy.forward(self, self.rfile.read(length))
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self) -> RecordingProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def hold_after(self, count: int | None) -> None:
+        with self.lock:
+            self.limit = count
+            self.release.clear()
+
+    def forward(self, handler: http.server.BaseHTTPRequestHandler, body: bytes) -> None:
+        exchange = Exchange(path=handler.path, body=body, started=time.monotonic())
+        with self.lock:
+            self.exchanges.append(exchange)
+            self.in_flight += 1
+        try:
+            self.call_upstream(handler, exchange)
+            exchange.finished = time.monotonic()
+            with self.lock:
+                if exchange.billed and self.holding():
+                    exchange.held = True
+                elif exchange.gone or hung_up(handler):
+                    exchange.gone = True
+                else:
+                    exchange.delivered = True
+                    self.delivered_billed += exchange.billed
+                self.lock.notify_all()
+                if self.log is not None:
+                    with open(self.log, "a", encoding="utf-8") as log:
+                        log.write(json.dumps(exchange.to_json(), ensure_ascii=False) + "\n")
+            if exchange.gone:
+                return
+            if exchange.held:
+                self.release.wait(RUN_TIMEOUT)
+                handler.close_connection = True
+                return  # the writer was killed: this reply never reaches it
+            handler.send_response(exchange.status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(exchange.response)))
+            handler.end_headers()
+            with contextlib.suppress(OSError):
+                handler.wfile.write(exchange.response)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+                self.lock.notify_all()
+
+    def holding(self) -> bool:
+        return self.limit is not None and self.delivered_billed >= self.limit
+
+    def call_upstream(self, handler: http.server.BaseHTTPRequestHandler, exchange: Exchange) -> None:
+        """The request to llama-server. When the writer hangs up first (its timeout), the upstream
+        connection is closed too, as if the writer had talked to llama-server directly: the server
+        then stops working on it. While replies are held back for a kill, every request runs to
+        its end, so the server's counters and the recorded usage agree."""
+        host, port = self.upstream.removeprefix("http://").split(":")
+        upstream = http.client.HTTPConnection(host, int(port), timeout=RUN_TIMEOUT)
+
+        def call() -> None:
+            try:
+                upstream.request(
+                    handler.command,
+                    handler.path,
+                    body=exchange.body or None,
+                    headers={"Content-Type": handler.headers.get("Content-Type") or "application/json"},
+                )
+                response = upstream.getresponse()
+                exchange.status, exchange.response = response.status, response.read()
+            except (OSError, http.client.HTTPException) as error:
+                exchange.status, exchange.response = 502, str(error).encode()
+            finally:
+                upstream.close()
+
+        worker = threading.Thread(target=call, daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.25)
+            with self.lock:
+                give_up = worker.is_alive() and not self.holding() and hung_up(handler)
+            if give_up:
+                exchange.gone = True
+                with contextlib.suppress(OSError, AttributeError):
+                    upstream.sock.shutdown(socket.SHUT_RDWR)
+                worker.join(60)
+                return
+
+    def wait(self, condition: Any, timeout: float, what: str) -> None:
+        with self.lock:
+            if not self.lock.wait_for(condition, timeout):
+                pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+    def billed(self) -> list[Exchange]:
+        with self.lock:
+            return [e for e in self.exchanges if e.billed]
+
+
+def hung_up(handler: http.server.BaseHTTPRequestHandler) -> bool:
+    """Whether the client closed its connection (it stopped waiting for this reply)."""
+    connection = handler.connection
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+@pytest.fixture
+def proxy(llama: Any, request: pytest.FixtureRequest) -> Iterator[RecordingProxy]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = ARTIFACTS / f"{request.node.name}.jsonl"
+    log.unlink(missing_ok=True)
+    with RecordingProxy(llama.root_url, log) as running:
+        print(f"\nexchanges with llama-server: {log}", file=sys.stderr)
+        yield running
+
+
+# --- the CLI as a real process ------------------------------------------------------------------
+
+
+def cli_env(proxy: RecordingProxy) -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("GSF_", "OPENAI_"))}
+    environment.update({"OPENAI_API_KEY": "local", "OPENAI_BASE_URL": proxy.base_url})
+    return environment
+
+
+def generate_command(*extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "ghost_story_factory", "generate", *STORY,
+        "--backend", "openai", "--model", rs.MODEL_ALIAS, "--db", "stories.db", "--json", *extra,
+    ]  # fmt: skip
+
+
+def start_generate(
+    folder: Path, proxy: RecordingProxy, name: str, *extra: str
+) -> tuple[subprocess.Popen[str], Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    out, err = folder / f"{name}.out", folder / f"{name}.err"
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        process = subprocess.Popen(
+            generate_command(*extra),
+            cwd=folder,
+            env=cli_env(proxy),
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+        )
+    return process, out, err
+
+
+def finish(process: subprocess.Popen[str], timeout: float = RUN_TIMEOUT) -> int:
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(30)
+        pytest.fail(f"generate did not finish within {timeout:.0f} s")
+
+
+def run_cli(folder: Path, proxy: RecordingProxy, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ghost_story_factory", *args],
+        cwd=folder,
+        env=cli_env(proxy),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def journal_lines(folder: Path) -> list[dict[str, Any]]:
+    records = []
+    for path in sorted((folder / "checkpoints").glob("*journal.jsonl")):
+        for line in path.read_bytes().splitlines():
+            with contextlib.suppress(ValueError):
+                records.append(json.loads(line))
+    return records
+
+
+def journal_usage(records: list[dict[str, Any]]) -> dict[str, int]:
+    """What the journal accounts for: per request, its answer's usage (every attempt), else its spent lines."""
+    answers: dict[str, dict[str, int]] = {}
+    spent: dict[str, list[dict[str, int]]] = {}
+    for record in records:
+        if record.get("spent"):
+            spent.setdefault(record["key"], []).append(record["usage"])
+        else:
+            answers[record["key"]] = record["usage"]
+            spent.pop(record["key"], None)
+    usages = list(answers.values()) + [u for lines in spent.values() for u in lines]
+    return {k: sum(int(u.get(k, 0)) for u in usages) for k in ("prompt", "completion", "cached")}
+
+
+def total(exchanges: list[Exchange]) -> dict[str, int]:
+    return {k: sum(e.usage[k] for e in exchanges) for k in ("prompt", "completion", "cached")}
+
+
+COUNTERS = ("prompt_tokens_total", "prompt_tokens_cached_total", "tokens_predicted_total")
+
+
+def server_counters(llama: Any) -> dict[str, float]:
+    values = llama.metrics()
+    missing = [name for name in COUNTERS if f"llamacpp:{name}" not in values]
+    assert not missing, f"/metrics lacks {missing}"
+    return {name: values[f"llamacpp:{name}"] for name in COUNTERS}
+
+
+def server_billed(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
+    """The server's own counters as an OpenAI usage: its prompt total excludes cached tokens."""
+    delta = {name: int(after[name] - before[name]) for name in COUNTERS}
+    return {
+        "prompt": delta["prompt_tokens_total"] + delta["prompt_tokens_cached_total"],
+        "completion": delta["tokens_predicted_total"],
+        "cached": delta["prompt_tokens_cached_total"],
+    }
+
+
+def what_went_wrong(proxy: RecordingProxy, err: Path, last: int = 4) -> str:
+    """The writer's last lines and the model's last replies, for a failure message."""
+    tail = err.read_text(errors="replace").strip().splitlines()[-6:]
+    replies = [
+        f"[{e.status} {e.finish_reason} {e.usage['completion']} tokens] {e.content[:600]!r}"
+        for e in proxy.billed()[-last:]
+    ]
+    return "\n".join(["writer said:", *tail, "last replies:", *replies])
+
+
+def tokens_of(report: dict[str, Any]) -> dict[str, int]:
+    return {k: int(report["tokens"][k]) for k in ("prompt", "completion", "cached")}
+
+
+def check_story(folder: Path, proxy: RecordingProxy, report: dict[str, Any]) -> dict[str, Any]:
+    """The finished story from the library: one character, about 8 nodes; its Ink export compiles and
+    every random play keeps the runtime rules."""
+    assert report["characters"] == ["Mara"]
+    assert 2 <= report["nodes"]["Mara"] <= 8, report["nodes"]
+    exported = run_cli(
+        folder, proxy, "export", str(report["story_id"]), "--db", "stories.db", "--format", "json"
+    )
+    assert exported.returncode == 0, exported.stderr
+    story = json.loads(exported.stdout)
+    tree = story["characters"][0]["tree"]
+    assert len(tree["nodes"]) == report["nodes"]["Mara"]
+    need_node_packages("inkjs")
+    ink = folder / "mara.ink"
+    result = run_cli(
+        folder, proxy, "export", str(report["story_id"]), "--db", "stories.db", "--format", "ink",
+        "--character", "Mara", "-o", str(ink),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [path] = [ink] if ink.is_file() else sorted(ink.glob("*.ink"))
+    path.with_name(path.name + ".tree.json").write_text(json.dumps(tree, ensure_ascii=False))
+    checked = run_node("ink_check.js", "--plays", "200", str(path))[str(path)]
+    assert checked["errors"] == [], checked["errors"]
+    assert checked["problems"] == [], checked["problems"]
+    assert set(checked["knots"]) == set(tree["nodes"])
+    assert checked["plays"]["violationCount"] == 0, checked["plays"]["violations"][:5]
+    return story
+
+
+# --- the tests ----------------------------------------------------------------------------------
+
+
+def test_a_tiny_story_completes_exports_to_ink_and_its_tokens_equal_the_servers(
+    llama: Any, proxy: RecordingProxy, tmp_path: Path
+) -> None:
+    before = server_counters(llama)
+    started = time.monotonic()
+    process, out, err = start_generate(tmp_path, proxy, "generate")
+    code = finish(process)
+    seconds = time.monotonic() - started
+    proxy.wait(lambda: proxy.in_flight == 0, 60, "the last exchange")
+    after = server_counters(llama)
+    billed = proxy.billed()
+    print(f"\nstory run: exit {code} in {seconds:.0f} s, {len(billed)} billed replies", file=sys.stderr)
+
+    # Every token the server counted went through the proxy, and every reply we got says so.
+    assert server_billed(before, after) == total(billed)
+    if code != 0:
+        # Whatever the model got wrong, every billed reply is in the journal: nothing paid is lost.
+        assert journal_usage(journal_lines(tmp_path)) == total(billed), what_went_wrong(proxy, err)
+        pytest.fail(f"generate exited {code}\n{what_went_wrong(proxy, err)}")
+    report = json.loads(out.read_text().strip().splitlines()[-1])
+    assert report["backend"] == "openai" and not report["resumed"]
+    assert tokens_of(report) == server_billed(before, after)
+    story = check_story(tmp_path, proxy, report)
+    assert story["meta"]["calls"] == len(billed)  # every attempt counted, valid or not
+    assert all(e.delivered for e in billed)
+
+
+def test_kill_9_mid_run_then_the_rerun_reuses_the_journal_and_resends_no_answered_request(
+    llama: Any, proxy: RecordingProxy, tmp_path: Path
+) -> None:
+    before = server_counters(llama)
+    proxy.hold_after(KILL_AFTER)
+    process, _, err = start_generate(tmp_path, proxy, "first", *LLAMACPP(proxy))
+    # Hand over KILL_AFTER billed replies, keep every later one back, and kill -9 once the writer
+    # has journaled all it got (a valid reply as its answer, an invalid one as a spent line).
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while proxy.delivered_billed < KILL_AFTER or not any(e.held for e in proxy.billed()):
+        if process.poll() is not None:
+            pytest.fail(
+                f"generate exited {process.returncode} before the kill\n{what_went_wrong(proxy, err)}"
+            )
+        if time.monotonic() > deadline:
+            pytest.fail("the writer never got far enough to be killed")
+        time.sleep(0.2)
+    wait_until = time.monotonic() + 60
+    while len(journal_lines(tmp_path)) < KILL_AFTER and time.monotonic() < wait_until:
+        time.sleep(0.1)
+    lines_at_kill = journal_lines(tmp_path)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(30)
+    proxy.release.set()
+    proxy.wait(lambda: proxy.in_flight == 0, RUN_TIMEOUT, "llama-server to finish the requests in flight")
+    first = proxy.billed()
+    delivered = [e for e in first if e.delivered]
+    held = [e for e in first if e.held]
+    assert len(delivered) == KILL_AFTER
+    # Each reply the writer received is on disk before it is used: none is lost by the kill.
+    assert len(lines_at_kill) == KILL_AFTER, [sorted(r) for r in lines_at_kill]
+    assert journal_usage(lines_at_kill) == total(delivered)
+
+    proxy.hold_after(None)
+    rerun, out, err = start_generate(tmp_path, proxy, "rerun", *LLAMACPP(proxy))
+    code = finish(rerun)
+    proxy.wait(lambda: proxy.in_flight == 0, 60, "the last exchange")
+    after = server_counters(llama)
+    second = proxy.billed()[len(first) :]
+    # The rerun never repeats a request whose reply the journal holds (valid or invalid: a same
+    # request to a deterministic server would only buy the same bytes again).
+    answered = {e.body for e in delivered}
+    repeated = [e.to_json() for e in second if e.body in answered]
+    print(
+        f"\nkill -9 after {len(delivered)} replies ({len(held)} held back); rerun: exit {code}, "
+        f"{len(second)} requests, {len(repeated)} repeated",
+        file=sys.stderr,
+    )
+    assert repeated == [], repeated[:2]
+    # The server billed what it answered; the writer accounts for all of it but the replies the kill
+    # kept from it.
+    assert server_billed(before, after) == total(first + second)
+    if code != 0:
+        assert journal_usage(journal_lines(tmp_path)) == total(delivered + second), what_went_wrong(
+            proxy, err
+        )
+        pytest.fail(f"the rerun exited {code}\n{what_went_wrong(proxy, err)}")
+    report = json.loads(out.read_text().strip().splitlines()[-1])
+    assert report["resumed"] is True
+    assert tokens_of(report) == total(delivered + second)
+    story = check_story(tmp_path, proxy, report)
+    assert story["meta"]["calls"] == len(delivered) + len(second)
