@@ -243,3 +243,13 @@ def test_export_tree_keeps_only_public_fields() -> None:
     tree.nodes["node_0000"].narrative = "x"
     exported = export_tree(tree.to_dict())
     assert set(exported["nodes"]["node_0000"]) == {"depth", "narrative", "state", "choices", "ending"}
+
+
+def test_every_resume_is_counted_even_when_killed_again_before_any_save(tmp_path: Path) -> None:
+    with pytest.raises(WriterUnavailable):
+        generate(tmp_path, TestWriter(fail_after=12))
+    for _ in range(2):  # two more runs that die at once, before a tree checkpoint is due
+        with pytest.raises(WriterUnavailable):
+            generate(tmp_path, TestWriter(fail_after=0))
+    done = generate(tmp_path, TestWriter())
+    assert done.story["meta"]["resumes"] == 3

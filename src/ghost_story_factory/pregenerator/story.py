@@ -181,6 +181,7 @@ class StoryGenerator:
         self.calls = checkpoint.calls
         self._elapsed_before = checkpoint.elapsed_seconds
         checkpoint.meta["resumes"] = int(checkpoint.meta.get("resumes", 0)) + 1
+        self._save(checkpoint)  # counted at once: a run killed again before its next save still counts
         self.progress.line("resume_story", count=len(checkpoint.completed))
         for name in checkpoint.completed:
             self.progress.line("resume_done", name=name)
