@@ -53,7 +53,7 @@ OPTIONS: tuple[Option, ...] = (
         str,
         "auto",
         choices=("auto", "offline", "openai"),
-        help="writer: auto = openai when OPENAI_API_KEY is set, else offline",
+        help="writer: auto = openai when a key, --provider or --base-url is given, else offline",
     ),
     Option("lang", "GSF_LANG", str, "zh", choices=("zh", "en"), help="language of the story and the screens"),
     Option(
