@@ -110,7 +110,15 @@ OPTIONS: tuple[Option, ...] = (
         10**8,
         help="the server's context size: a prompt that cannot fit is refused before any call",
     ),
-    Option("timeout", "GSF_TIMEOUT", float, 120.0, 1, 3600, help="seconds per API request"),
+    Option(
+        "timeout",
+        "GSF_TIMEOUT",
+        float,
+        None,
+        1,
+        3600,
+        help="seconds per API request (default 120; 600 for a local --provider, whose models are slower)",
+    ),
     Option("max_attempts", "GSF_MAX_ATTEMPTS", int, 6, 1, 50, help="tries per API request on network errors"),
     Option(
         "backoff_max",
@@ -184,7 +192,7 @@ class Settings:
     max_output_tokens: str | None
     extra_body: str | None
     context_tokens: int | None
-    timeout: float
+    timeout: float | None
     max_attempts: int
     backoff_max: float
     attempts: int

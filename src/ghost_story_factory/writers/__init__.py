@@ -9,6 +9,8 @@ from ..config import Settings, parse_extra_body, parse_output_caps
 from ..errors import InputError
 from .base import Usage, Writer
 
+TIMEOUT_S = 120.0  # seconds per request to a hosted API
+LOCAL_TIMEOUT_S = 600.0  # a model on one's own machine writes a plan far more slowly
 LOCAL_KEY = "not-needed"  # what a local server gets as a key: the SDK wants one, the server ignores it
 
 
@@ -73,7 +75,7 @@ def make_writer(
         base_url=base_url,
         provider=chosen,
         json_mode=settings.json_mode,  # type: ignore[arg-type]
-        timeout_s=settings.timeout,
+        timeout_s=settings.timeout or (LOCAL_TIMEOUT_S if chosen is not None and chosen.local else TIMEOUT_S),
         max_attempts=settings.max_attempts,
         max_concurrency=settings.concurrency,
         backoff_max_s=settings.backoff_max,
