@@ -221,7 +221,7 @@ def check_checkpoint_folder(folder: Path) -> dict[str, JournalLines]:
         assert ".corrupt-" not in name, f"a kill -9 made a checkpoint unusable: {name}"
         if name.endswith(".json") and not name.startswith("."):
             document = orjson.loads(path.read_bytes())  # raises on a half-written file
-            assert isinstance(document, dict) and document.get("format_version") == 1, name
+            assert isinstance(document, dict) and document.get("format_version") == 2, name
             assert document.get("kind") in ("tree", "characters"), name
         elif name.endswith(".jsonl"):
             journals[name] = read_journal(path.read_bytes())
