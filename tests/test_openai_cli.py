@@ -375,3 +375,18 @@ def test_a_server_that_never_answers_gets_a_retry_line_before_the_next_attempt(t
     print(f"retry line {when - silent.accepted[0]:.3f}s after the first attempt started (timeout {timeout}s)")
     assert json.loads(stdout.strip().splitlines()[-1])["resumable"] is False
     assert not any("run the same command again" in line for _, line in lines)
+
+
+def test_a_resume_keeps_the_negotiated_json_mode_and_asks_nothing_refused_again(
+    tmp_path: Path, server: FakeOpenAI
+) -> None:
+    server.configure(profile="deepseek")  # refuses json_schema: the first run settles on json_object
+    first = generate(tmp_path, server, GSF_MAX_TOKENS="6000")
+    assert first.returncode == 3, first.stderr  # a budget stop, after the negotiation
+    assert server.ledger.refused_form == 1
+    stored = orjson.loads(next((tmp_path / "checkpoints").glob("*_characters.json")).read_bytes())
+    assert stored["meta"]["json_mode"] == "object"
+    rerun = generate(tmp_path, server)
+    assert rerun.returncode == 0, rerun.stderr
+    assert server.ledger.refused_form == 1, "the resume tried json_schema again"
+    assert last_json(rerun)["tokens"] == billed(server)

@@ -177,6 +177,9 @@ class StoryGenerator:
         return result.data
 
     def _resume_from(self, checkpoint: StoryCheckpoint) -> None:
+        resume_writer = getattr(self.writer, "resume_from", None)
+        if callable(resume_writer):
+            resume_writer(checkpoint.meta)
         self.usage.add(checkpoint.usage)
         self.calls = checkpoint.calls
         self._elapsed_before = checkpoint.elapsed_seconds
@@ -337,6 +340,11 @@ class StoryGenerator:
         return self._elapsed_before + time.monotonic() - self._started
 
     def _save(self, checkpoint: StoryCheckpoint) -> None:
+        # What the writer learned about the provider (the JSON mode it settled on, keywords it
+        # refuses) rides in meta, so a resume does not negotiate again.
+        learned = getattr(self.writer, "checkpoint_meta", None)
+        if callable(learned):
+            checkpoint.meta.update(learned())
         checkpoint.usage = Usage(self.usage.prompt, self.usage.completion, self.usage.cached)
         checkpoint.calls = self.calls
         checkpoint.elapsed_seconds = self.elapsed

@@ -82,6 +82,7 @@ class Request:
 class Reply:
     text: str
     usage: Usage
+    problem: str | None = None  # what the transport already knows is wrong (e.g. cut at the output cap)
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,8 @@ async def ask(
         reply = await writer.complete(request, retries)
         usage.add(reply.usage)
         data, problems = problems_with(request, reply.text)
+        if reply.problem:  # said first: "not valid JSON" would hide that the reply was cut short
+            data, problems = None, [reply.problem, *problems]
         if data is not None:  # the caller journals it at once, with every attempt's tokens
             return Answer(data=data, usage=usage, attempts=attempt)
         if on_reply is not None:

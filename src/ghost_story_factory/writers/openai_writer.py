@@ -348,7 +348,9 @@ class OpenAIWriter:
             cap = int(arguments.get(self.cap_field or "", 0) or 0)
             self._remember(self._cut_caps, text[:4000], cap)
             self._event("cut", cap=cap, call=request.kind)
-            return Reply(text=text, usage=usage)
+            return Reply(
+                text=text, usage=usage, problem=f"the reply was cut off at the output cap ({cap} tokens)"
+            )
         return Reply(text=self._to_local(text, form, mode), usage=usage)
 
     def _to_local(self, text: str, form: WireForm, mode: str) -> str:
