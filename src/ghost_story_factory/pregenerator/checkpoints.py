@@ -652,9 +652,9 @@ def list_unfinished(folder: Path) -> list[dict[str, Any]]:
             for name in names:
                 if name in document["completed"]:
                     partial[name] = len(document["completed"][name]["tree"]["nodes"])
-                elif store.tree_path(name).exists():
+                elif store.tree_path(name).exists():  # written nodes, as the resume line counts them
                     tree_doc = orjson.loads(store.tree_path(name).read_bytes())
-                    partial[name] = int(tree_doc["nodes_count"])
+                    partial[name] = int(tree_doc["nodes_count"]) - len(tree_doc["tree"]["queue"])
             found.append(
                 {
                     "city": city,

@@ -185,9 +185,12 @@ class StoryGenerator:
         self._elapsed_before = checkpoint.elapsed_seconds
         checkpoint.meta["resumes"] = int(checkpoint.meta.get("resumes", 0)) + 1
         self._save(checkpoint)  # counted at once: a run killed again before its next save still counts
-        self.progress.line("resume_story", count=len(checkpoint.completed))
-        for name in checkpoint.completed:
-            self.progress.line("resume_done", name=name)
+        self.progress.line(
+            "resume_story",
+            city=self.settings.city,
+            done=len(checkpoint.completed),
+            total=len(checkpoint.characters),
+        )
         given = [character_spec(entry)["name"] for entry in self.settings.characters]
         stored = [c["name"] for c in checkpoint.characters]
         if given and given != stored:
@@ -297,18 +300,18 @@ class StoryGenerator:
             window=window,
         )
         self._builders.append(builder)
+        written = 0
         if resume is None:
             self.progress.line("start_tree", name=name)
         else:
             tree = resume.tree
-            self.progress.line(
-                "resume_tree",
-                nodes=len(tree.nodes) - len(tree.queue),
-                queue=len(tree.queue),
-                next=tree.node_counter,
-            )
-        if len(journal):
-            self.progress.line("journal", count=len(journal))
+            written = len(tree.nodes) - len(tree.queue)
+            depth = tree.nodes[tree.queue[0]].depth if tree.queue else tree.max_depth_reached
+            self.progress.line("resume_tree", name=name, written=written, queue=len(tree.queue), depth=depth)
+        # Replies received but not in the tree checkpoint yet (the plan's is in the journal too).
+        reusable = len(journal) - written - (1 if name in checkpoint.plans else 0)
+        if reusable > 0:
+            self.progress.line("journal" if self.writer.name == "offline" else "journal_paid", count=reusable)
         self.progress.tree_started(name, settings.max_nodes, len(resume.tree.nodes) if resume else 0)
         try:
             tree = await builder.build(GameState(scene=checkpoint.documents["scenes"][0]), resume)
