@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 from rich.console import Console
@@ -38,7 +38,7 @@ RESUMABLE = (WriterError, Interrupted, BudgetReached, LibraryError)
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line and exit 2, as for every bad input
+    def error(self, message: str) -> NoReturn:  # one line and exit 2, as for every bad input
         raise InputError(message)
 
 
@@ -222,6 +222,8 @@ def _estimate(
     from .writers.base import Usage
 
     preset = getattr(writer, "preset", None)
+    low: float | None
+    high: float | None
     if writer.name == "offline":
         money, low, high = say(settings.lang, "cost_offline"), 0.0, 0.0
     elif preset is not None and preset.local:
@@ -484,7 +486,7 @@ def _row(table: Table, *cells: Any) -> None:
 def _character_summary(character: dict[str, Any]) -> str:
     report = character.get("report") or {}
     if not report:
-        return character["name"]
+        return str(character["name"])
     summary = f"{character['name']} ({report.get('nodes')} nodes, path {report.get('main_path_length')}"
     if report.get("playtest"):
         summary += (

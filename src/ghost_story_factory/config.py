@@ -276,7 +276,7 @@ def parse_extra_body(raw: str | None) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise InputError(f"--extra-body: not valid JSON ({exc.msg} at character {exc.pos})") from None
     if not isinstance(value, dict):
         raise InputError('--extra-body: must be a JSON object, e.g. \'{"thinking": {"type": "disabled"}}\'')

@@ -86,7 +86,7 @@ def is_cjk(lang: str | None) -> bool:
 
 
 def ending_label(lang: str | None, ending_type: str) -> str:
-    return labels(lang)["endings"].get(ending_type, ending_type)
+    return str(labels(lang)["endings"].get(ending_type, ending_type))
 
 
 def ending_line(lang: str | None, ending: dict[str, Any]) -> str:
@@ -426,7 +426,8 @@ class Symbol:
 
     @property
     def default(self) -> bool | int | str:
-        return {"bool": False, "number": 0, "string": ""}[self.kind]
+        defaults: dict[str, bool | int | str] = {"bool": False, "number": 0, "string": ""}
+        return defaults[self.kind]
 
     def coerce(self, value: Any) -> bool | int | str:
         if self.kind == "bool":

@@ -225,7 +225,8 @@ def render_mermaid(story: dict[str, Any], char: Character) -> str:
         ending = node.get("ending")
         if nid in rules:  # a shared ending no choice leads to: declared in its own subgraph below
             shared.append(f'    {ids[nid]}(["{label}"])')
-            classes.setdefault(f"ending_{_class_word(str(ending.get('type', '')))}", []).append(ids[nid])
+            kind = str((ending or {}).get("type", ""))
+            classes.setdefault(f"ending_{_class_word(kind)}", []).append(ids[nid])
         elif ending:
             out.append(f'  {ids[nid]}(["{label}"])')  # stadium shape for endings
             classes.setdefault(f"ending_{_class_word(str(ending.get('type', '')))}", []).append(ids[nid])

@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..vocabulary import FEAR_MAX, NIGHT_MINUTES
 from ._common import (
-    FEAR_MAX,
-    NIGHT_MINUTES,
     Character,
     Move,
     Symbols,

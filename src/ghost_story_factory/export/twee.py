@@ -8,9 +8,8 @@ import json
 import uuid
 from typing import Any
 
+from ..vocabulary import FEAR_MAX, NIGHT_MINUTES
 from ._common import (
-    FEAR_MAX,
-    NIGHT_MINUTES,
     Character,
     Move,
     display_title,

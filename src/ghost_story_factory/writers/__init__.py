@@ -27,7 +27,8 @@ def api_key(settings: Settings, env: Mapping[str, str]) -> str | None:
     """The key from OPENAI_API_KEY, else the preset's own variable (DEEPSEEK_API_KEY, …)."""
     from .providers import preset
 
-    names = ["OPENAI_API_KEY", *(preset(settings.provider).key_env if preset(settings.provider) else ())]
+    chosen = preset(settings.provider)
+    names = ["OPENAI_API_KEY", *(chosen.key_env if chosen else ())]
     for name in names:
         value = env.get(name, "").strip()
         if value:
@@ -101,7 +102,7 @@ def price_function(settings: Settings, writer: Writer) -> Callable[[Usage], floa
     preset: Any = getattr(writer, "preset", None)
     meter = CostMeter(writer.model, override, free=bool(preset and preset.local and override is None))
     if hasattr(writer, "on_usage"):
-        writer.on_usage = meter.note  # type: ignore[attr-defined]
+        writer.on_usage = meter.note
     return meter
 
 

@@ -150,7 +150,15 @@ def sample_requests(lang: str, max_depth: int, branching: int) -> dict[str, tupl
         planned_endings=plan["endings"][:2],
         may_end=True,
     )
-    consequences = {"PR": 5, "GR": 3, "WF": 1, "minutes": 12, "scene": None, "flags": [], "items": []}
+    consequences: dict[str, Any] = {
+        "PR": 5,
+        "GR": 3,
+        "WF": 1,
+        "minutes": 12,
+        "scene": None,
+        "flags": [],
+        "items": [],
+    }
     node_reply = {
         "narrative": _text(lang, "narrative"),
         "bridges": [],

@@ -183,8 +183,8 @@ def _endings(wired: dict[str, Any]) -> list[Any]:
             endings.append({"type": kind, **entry})
     seen = set(_MANDATORY)
     for entry in wired.get("others") or []:
-        if isinstance(entry, dict) and entry.get("type") not in seen:
-            seen.add(entry.get("type"))
+        if isinstance(entry, dict) and isinstance(entry.get("type"), str) and entry["type"] not in seen:
+            seen.add(entry["type"])
             endings.append(entry)
     for entry in endings:
         low, high = entry.get("from_depth"), entry.get("to_depth")
