@@ -95,7 +95,7 @@ def test_killed_run_shows_in_status_and_rerun_resumes(tmp_path: Path) -> None:
     resumed = ghost(tmp_path, "generate", "--city", "杭州", *SMALL, "--json")
     assert resumed.returncode == 0, resumed.stderr
     assert orjson.loads(resumed.stdout)["resumed"] is True
-    assert "「主播」的对话树：已写好" in resumed.stderr and "已恢复" in resumed.stderr
+    assert "「主播」的对话树：已写好" in resumed.stderr and "继续「杭州」上次的生成" in resumed.stderr
     assert orjson.loads(ghost(tmp_path, "status", "--json").stdout) == []
 
 
