@@ -30,9 +30,10 @@ from .errors import (
 )
 from .pregenerator.builder import Budget, TreeSettings
 from .pregenerator.checkpoints import CheckpointStore, list_unfinished
-from .pregenerator.progress import ConsoleProgress, say
+from .pregenerator.progress import say
 from .pregenerator.story import GenerationResult, GenerationSettings, StoryGenerator
-from .writers import make_writer, price_function, price_known
+from .screens import ConsoleProgress
+from .wiring import make_writer, price_function, price_known
 
 RESUMABLE = (WriterError, Interrupted, BudgetReached, LibraryError)
 

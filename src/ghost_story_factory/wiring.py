@@ -1,0 +1,116 @@
+"""Builds the writer and its price from the command line's settings: the one place writers meet config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .config import Settings, parse_extra_body, parse_output_caps
+from .errors import InputError
+from .writers.base import Usage, Writer
+
+TIMEOUT_S = 120.0  # seconds per request to a hosted API
+LOCAL_TIMEOUT_S = 600.0  # a model on one's own machine writes a plan far more slowly
+LOCAL_KEY = "not-needed"  # what a local server gets as a key: the SDK wants one, the server ignores it
+
+
+def choose_backend(settings: Settings, env: Mapping[str, str]) -> str:
+    """``auto`` means openai when an API key, a provider or a base URL is given, else the offline writer."""
+    if settings.backend != "auto":
+        return settings.backend
+    if settings.provider or settings.base_url or api_key(settings, env):
+        return "openai"
+    return "offline"
+
+
+def api_key(settings: Settings, env: Mapping[str, str]) -> str | None:
+    """The key from OPENAI_API_KEY, else the preset's own variable (DEEPSEEK_API_KEY, …)."""
+    from .writers.providers import preset
+
+    chosen = preset(settings.provider)
+    names = ["OPENAI_API_KEY", *(chosen.key_env if chosen else ())]
+    for name in names:
+        value = env.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def make_writer(
+    settings: Settings,
+    env: Mapping[str, str],
+    *,
+    on_event: Callable[..., None] | None = None,
+    negotiated_mode: str | None = None,
+    refused_keywords: tuple[str, ...] = (),
+) -> Writer:
+    """The writer the settings ask for. ``negotiated_mode`` and ``refused_keywords`` come from a checkpoint."""
+    backend = choose_backend(settings, env)
+    if backend == "offline":
+        from .writers.offline import OfflineWriter
+
+        return OfflineWriter(latency_ms=settings.offline_latency_ms, jitter=settings.offline_jitter)
+    from .writers.openai_writer import OpenAIWriter
+    from .writers.providers import preset
+
+    chosen = preset(settings.provider)
+    if chosen is not None and chosen.model is None and not settings.model:
+        raise InputError(
+            f"--provider {chosen.name} needs --model: the name the server serves (GET {chosen.base_url}/models)"
+        )
+    key = api_key(settings, env)
+    if key is None:
+        if chosen is None or not chosen.local:
+            names = ["OPENAI_API_KEY", *(chosen.key_env if chosen else ())]
+            raise InputError(
+                f"the openai backend needs an API key in {' or '.join(names)} "
+                "(or use --backend offline, or a local --provider such as ollama)"
+            )
+        key = LOCAL_KEY
+    base_url = (
+        settings.base_url or (chosen.base_url if chosen else None) or env.get("OPENAI_BASE_URL") or None
+    )
+    return OpenAIWriter(
+        settings.model,
+        api_key=key,
+        base_url=base_url,
+        provider=chosen,
+        json_mode=settings.json_mode,  # type: ignore[arg-type]
+        timeout_s=settings.timeout or (LOCAL_TIMEOUT_S if chosen is not None and chosen.local else TIMEOUT_S),
+        max_attempts=settings.max_attempts,
+        max_concurrency=settings.concurrency,
+        backoff_max_s=settings.backoff_max,
+        output_caps=parse_output_caps(settings.max_output_tokens),
+        extra_body=parse_extra_body(settings.extra_body),
+        context_tokens=settings.context_tokens,
+        negotiated_mode=negotiated_mode,
+        refused_keywords=refused_keywords,
+        on_event=on_event,
+    )
+
+
+def price_function(settings: Settings, writer: Writer) -> Callable[[Usage], float | None]:
+    """USD for a usage with this writer: 0 offline or local, else reported, --price or the table."""
+    if writer.name == "offline":
+        return lambda _usage: 0.0
+    from .writers.pricing import CostMeter, parse_price
+
+    try:
+        override = parse_price(settings.price) if settings.price else None
+    except ValueError as exc:
+        raise InputError(f"--price: {exc}") from None
+    preset: Any = getattr(writer, "preset", None)
+    meter = CostMeter(writer.model, override, free=bool(preset and preset.local and override is None))
+    if hasattr(writer, "on_usage"):
+        writer.on_usage = meter.note
+    return meter
+
+
+def price_known(settings: Settings, writer: Writer, cost: Callable[[Usage], float | None]) -> bool:
+    """Whether a budget in USD can be enforced: a price is known, or the provider reports costs."""
+    if writer.name == "offline":
+        return True
+    preset: Any = getattr(writer, "preset", None)
+    if preset is not None and preset.reports_cost:
+        return True
+    return bool(getattr(cost, "known", cost(Usage(1, 1, 0)) is not None))
