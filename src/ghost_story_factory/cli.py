@@ -33,6 +33,7 @@ from .pregenerator.checkpoints import CheckpointStore, list_unfinished
 from .pregenerator.progress import say
 from .pregenerator.story import GenerationResult, GenerationSettings, StoryGenerator
 from .screens import ConsoleProgress
+from .text import clean_text
 from .wiring import make_writer, price_function, price_known
 
 RESUMABLE = (WriterError, Interrupted, BudgetReached, LibraryError)
@@ -480,8 +481,9 @@ def _list(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) 
 
 
 def _row(table: Table, *cells: Any) -> None:
-    """Add a row whose cells are shown as typed: titles and names are never read as markup."""
-    table.add_row(*(Text(str(cell)) for cell in cells))
+    """Add a row whose cells are shown as typed: titles and names are never read as markup, and no
+    control or escape sequence in them reaches the terminal."""
+    table.add_row(*(Text(clean_text(str(cell))) for cell in cells))
 
 
 def _character_summary(character: dict[str, Any]) -> str:

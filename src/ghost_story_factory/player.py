@@ -10,6 +10,7 @@ from rich.text import Text
 
 from . import runtime
 from .model import Story, load_story
+from .text import clean_text
 from .vocabulary import ending_label as _label
 from .vocabulary import lang_of
 
@@ -100,8 +101,9 @@ def _console(out: Console | None) -> Console:
 
 
 def _say(out: Console, text: str = "", style: str = "", end: str = "\n") -> None:
-    """Print literally (never as markup); in a pipe or file, lines are not wrapped at the console width."""
-    out.print(Text(text, style=style), end=end, soft_wrap=not out.is_terminal)
+    """Print literally (never as markup, never a control or escape sequence: story text comes from a
+    writer and names from users); in a pipe or file, lines are not wrapped at the console width."""
+    out.print(Text(clean_text(text), style=style), end=end, soft_wrap=not out.is_terminal)
 
 
 def _ask(n: int, input_fn: Callable[..., str], out: Console, lang: str) -> int | None:

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
 from .pregenerator.progress import say
+from .text import clean_text
 
 
 class ConsoleProgress:
@@ -37,8 +39,9 @@ class ConsoleProgress:
         self._last_reply = time.monotonic()
 
     def _print(self, text: str, **style: Any) -> None:
+        """Every screen line: names and titles come from users and writers, so no escape sequence passes."""
         self._last_output = time.monotonic()
-        self.console.print(text, markup=False, highlight=False, soft_wrap=True, **style)
+        self.console.print(clean_text(text), markup=False, highlight=False, soft_wrap=True, **style)
 
     def line(self, key: str, **values: Any) -> None:
         self._print(say(self.lang, key, **values))
@@ -103,7 +106,13 @@ class ConsoleProgress:
             )
             self._bar.start()
         self._tasks[name] = self._bar.add_task(
-            name, total=max_nodes, completed=nodes, depth=0, queue=0, spend="", flight=""
+            escape(clean_text(name)),  # the description column is markup: a name is shown as typed
+            total=max_nodes,
+            completed=nodes,
+            depth=0,
+            queue=0,
+            spend="",
+            flight="",
         )
 
     def tree_advanced(
