@@ -358,6 +358,20 @@ def generate_command(*extra: str) -> list[str]:
     ]  # fmt: skip
 
 
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left() -> Iterator[None]:
+    """A test stopped by a failure or by its timeout leaves no writer running."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+
+
 def start_generate(
     folder: Path, proxy: RecordingProxy, name: str, *extra: str
 ) -> tuple[subprocess.Popen[str], Path, Path]:
@@ -373,6 +387,7 @@ def start_generate(
             stderr=stderr,
             text=True,
         )
+    _STARTED.append(process)
     return process, out, err
 
 
@@ -544,6 +559,7 @@ def answered_kinds(records: list[dict[str, Any]]) -> set[str]:
     return kinds
 
 
+@pytest.mark.timeout(RUN_TIMEOUT + 300)
 def test_a_tiny_story_completes_exports_to_ink_and_its_tokens_equal_the_servers(
     llama: Any, proxy: RecordingProxy, tmp_path: Path
 ) -> None:
@@ -576,6 +592,7 @@ def test_a_tiny_story_completes_exports_to_ink_and_its_tokens_equal_the_servers(
     assert all(e.delivered for e in billed)
 
 
+@pytest.mark.timeout(2 * RUN_TIMEOUT + 300)
 def test_kill_9_mid_run_then_the_rerun_reuses_the_journal_and_resends_no_answered_request(
     llama: Any, proxy: RecordingProxy, tmp_path: Path
 ) -> None:
