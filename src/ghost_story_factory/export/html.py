@@ -96,7 +96,7 @@ def _player_data(story: dict[str, Any], chars: list[Character]) -> dict[str, Any
 def _asset(name: str) -> str:
     """A file of the player (``player/player.css`` or ``player/player.js``), read from the package; it must
     not be able to end its element early."""
-    text = resources.files(__package__).joinpath("player", name).read_text(encoding="utf-8")
+    text = (resources.files(__package__) / "player" / name).read_text(encoding="utf-8")
     lowered = text.lower()
     if "</script" in lowered or "</style" in lowered or "<!--" in lowered:
         raise ExportError(f"the HTML player's {name} may not contain </script, </style or <!--")
