@@ -27,8 +27,6 @@ import orjson
 
 from .base import Reply, Request, Retry, Usage
 
-NIGHT_MINUTES = 240  # 00:00 .. 04:00
-LANGS = ("zh", "en")
 LIMITS = {"zh": (150, 350), "en": (80, 200)}  # the style contract: characters (zh) or words (en)
 _AIM = {"zh": (190, 320), "en": (105, 180)}  # what the writer aims at, inside the limits
 ENDING_TYPES = ("fear_collapse", "truth_revealed", "escape", "dawn", "trapped", "possessed", "sacrifice")
@@ -789,9 +787,10 @@ def _fitting_ending(rng: random.Random, m: _Moment, kinds: list[str]) -> str:
         "trapped": 25 + 0.3 * max(0, 60 - m.wf) + 0.15 * m.pr,
         "sacrifice": 18 + 0.3 * m.gr + 4 * len(m.items),
         "dawn": 14 + 0.45 * max(0, m.minutes - 120),
-        "fear_collapse": 0.8 * max(0, m.pr - 70),
     }
-    options = sorted(set(kinds))
+    # Fear that reaches 100 already ends a night (the runtime rules); a planned ending reads the
+    # fear as possession instead, and falls back on collapse only when nothing else is planned.
+    options = sorted(set(kinds) - {"fear_collapse"}) or ["fear_collapse"]
     weights = [max(1.0, weight.get(k, 10.0)) for k in options]
     return rng.choices(options, weights)[0]
 
