@@ -37,6 +37,7 @@ from .progress import Progress
 from .state import GameState, apply, parse_consequences
 from .tree import Choice, Node, Tree, incoming_choices, node_id
 
+ARRIVAL_COST = 15  # distance a converging branch accepts to spread over the level (see _nearest)
 _TRUTH_FOR_ALL_CLUES = 80  # truth (GR) at which every clue of the plan has been revealed
 _ENDING_KIND = {"fear": "fear_collapse", "dawn": "dawn", "max_depth": "planned", "budget": "planned"}
 
@@ -170,6 +171,7 @@ class TreeBuilder:
         self._started = time.monotonic()
         self._saved_at_nodes = 0
         self._levels: dict[int, list[Node]] = defaultdict(list)  # depth -> nodes, to find neighbours fast
+        self._arrivals_at: dict[str, int] = defaultdict(int)  # node -> choices leading there so far
 
     # ---------------------------------------------------------------------------------------
     async def build(self, opening: GameState, resume: TreeCheckpoint | None) -> Tree:
@@ -185,6 +187,8 @@ class TreeBuilder:
         for node in tree.nodes.values():
             if node.id not in shared:  # no choice may converge into a shared ending
                 self._levels[node.depth].append(node)
+            for choice in node.choices:
+                self._arrivals_at[choice.next] += 1
         try:
             await self._grow(tree)
         except (WriterError, Interrupted, BudgetReached):
@@ -444,6 +448,7 @@ class TreeBuilder:
         known = tree.registry.get(state.state_hash())
         if known is not None and tree.nodes[known].depth > parent.depth:
             tree.merges += 1
+            self._arrivals_at[known] += 1
             return known, slack
         must_end = self._must_end(state, depth)
         need = 1 if must_end else 2
@@ -451,6 +456,7 @@ class TreeBuilder:
         nearest = None if room else self._nearest(state, depth)  # the search is the costly part
         if not room and nearest is not None:
             tree.converged += 1
+            self._arrivals_at[nearest] += 1
             return nearest, slack
         if slack < need:
             must_end = must_end or "budget"
@@ -468,6 +474,7 @@ class TreeBuilder:
         _enqueue(tree, new)
         tree.registry.setdefault(state.state_hash(), new.id)
         self._levels[depth].append(new)
+        self._arrivals_at[new.id] += 1
         return new.id, slack - (1 if new.must_end else 2)
 
     def _must_end(self, state: GameState, depth: int) -> str | None:
@@ -480,10 +487,18 @@ class TreeBuilder:
         return None
 
     def _nearest(self, state: GameState, depth: int) -> str | None:
-        """The closest existing state at ``depth`` or, failing that, the nearest deeper level."""
+        """The closest existing state at ``depth`` or, failing that, the nearest deeper level.
+
+        Each choice already arriving at a node counts against it, so converging branches spread over
+        the level instead of piling into one node that would then take most plays (and one ending)."""
+        arrivals = self._arrivals_at
         for level in range(depth, self.settings.max_depth + 1):
             if self._levels[level]:
-                return min(self._levels[level], key=lambda n: (state.distance(n.state), n.id)).id
+                best = min(
+                    self._levels[level],
+                    key=lambda n: (state.distance(n.state) + ARRIVAL_COST * arrivals[n.id], n.id),
+                )
+                return best.id
         return None
 
 
