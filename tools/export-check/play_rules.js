@@ -124,6 +124,7 @@ class Plays {
       endingCounts: this.endings,
       endingMix: mix,
       meanFearByStep: this.fearSum.map((s, k) => Math.round((s / this.fearN[k]) * 100) / 100),
+      playsByStep: this.fearN.slice(),
       violationCount: this.violationCount,
       violationKinds: this.violationKinds,
       violations: this.violations,
