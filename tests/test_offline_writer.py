@@ -134,6 +134,7 @@ class Story:
                 "truths": clues[:revealed],
             },
             "next_truth": clues[revealed] if revealed < len(clues) else None,
+            "new_truth": None,
             "ending": None,
             "planned_endings": [e for e in plan["endings"] if e["from_depth"] <= depth <= e["to_depth"]],
             "may_end": False,
@@ -166,6 +167,7 @@ def simulate(story: Story, character: dict[str, Any], plan: dict[str, Any], rng:
     state = {"scene": scenes[0], "PR": 5, "GR": 0, "WF": 0, "time": "00:00", "flags": {}, "inventory": []}
     visited = [scenes[0]]
     parent = None
+    revealed_before = 0
     for depth in range(story.max_depth + 1):
         ending = None
         if state["PR"] >= 100:
@@ -198,6 +200,11 @@ def simulate(story: Story, character: dict[str, Any], plan: dict[str, Any], rng:
             may_end=ending is None and bool(window),
         )
         context["ledger"]["scenes"] = list(visited)
+        clues = plan["clues"]
+        now = len(context["ledger"]["truths"])
+        if now > revealed_before:  # as the builder says it: the clue this step's truth just reached
+            context["new_truth"] = clues[now - 1]
+        revealed_before = now
         reply = write(request("node", context))
         steps.append((context, reply))
         if reply["ending"] is not None or not reply["choices"]:
@@ -527,6 +534,10 @@ def spearman(xs: list[float], ys: list[float]) -> float:
     return cov / (sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry)) ** 0.5
 
 
+SAMPLES = 270  # endings drawn per state: enough that a lean of 9% of the draws is not luck
+MARGIN = SAMPLES * 8 // 90
+
+
 def test_endings_have_the_asked_type_or_one_the_state_earns(story: Story) -> None:
     character, plan = story.characters[0]
     planned = plan["endings"]
@@ -542,7 +553,7 @@ def test_endings_have_the_asked_type_or_one_the_state_earns(story: Story) -> Non
         (10, 10, 97, "02:00"),
         (10, 10, 30, "03:55"),
     ):
-        for seed in range(90):
+        for seed in range(SAMPLES):
             context = story.node_context(
                 character,
                 plan,
@@ -550,6 +561,9 @@ def test_endings_have_the_asked_type_or_one_the_state_earns(story: Story) -> Non
                 ending="planned",
                 planned_endings=planned,
                 state={"GR": gr - seed % 5, "WF": wf + seed % 3, "PR": pr + seed % 6, "time": time},
+            )
+            context["sample"] = (
+                seed  # every draw a request of its own (the same request gives the same reply)
             )
             reply = write(request("node", context))
             check_node(context, reply)
@@ -559,11 +573,11 @@ def test_endings_have_the_asked_type_or_one_the_state_earns(story: Story) -> Non
     # The state leans the choice (truth -> truth_revealed, familiarity -> escape, a late clock -> dawn)
     # without deciding it: near states must not all share one fate.
     if "truth_revealed" in types:
-        assert seen[truthful, "truth_revealed"] > seen[familiar, "truth_revealed"] + 8
+        assert seen[truthful, "truth_revealed"] > seen[familiar, "truth_revealed"] + MARGIN
     if "escape" in types:
-        assert seen[familiar, "escape"] > seen[truthful, "escape"] + 8
-    assert seen[late, "dawn"] > seen[truthful, "dawn"] + 8
-    assert all(max(seen[state, k] for k in types) <= 60 for state in (truthful, familiar, late))
+        assert seen[familiar, "escape"] > seen[truthful, "escape"] + MARGIN
+    assert seen[late, "dawn"] > seen[truthful, "dawn"] + MARGIN
+    assert all(max(seen[state, k] for k in types) <= SAMPLES * 2 // 3 for state in (truthful, familiar, late))
 
 
 def test_a_shared_runtime_ending_names_no_scene_object_and_no_item(story: Story) -> None:
@@ -581,18 +595,19 @@ def test_a_shared_runtime_ending_names_no_scene_object_and_no_item(story: Story)
         assert not [t for t in things if t in reply["narrative"]], reply["narrative"]
 
 
-def test_clues_are_revealed_as_truth_rises(story: Story, paths: list) -> None:
-    """The next clue is told as truth nears the point where the builder counts it revealed; never a later one."""
-    near = revealed = 0
+def test_clues_are_revealed_where_the_builder_says_and_never_before_their_turn(
+    story: Story, paths: list
+) -> None:
+    """A node given a ``new_truth`` tells it; no node tells a clue later than the next one."""
+    told = asked = 0
     for context, reply in all_steps(paths):
         clues, known = context["plan"]["clues"], len(context["ledger"]["truths"])
-        clue = context["next_truth"]
-        if clue and context["state"]["GR"] >= TRUTH_FOR_ALL_CLUES * (known + 1) / len(clues) - 8:
-            near += 1
-            revealed += offline._clause(story.lang, clue) in reply["narrative"]
+        if context.get("new_truth") and reply["ending"] is None:  # an ending closes, it reveals nothing
+            asked += 1
+            told += offline._clause(story.lang, context["new_truth"]) in reply["narrative"]
         for later in clues[known + 1 :]:
             assert offline._clause(story.lang, later) not in reply["narrative"], "a clue told before its turn"
-    assert near > 40 and revealed >= 0.5 * near, (near, revealed)
+    assert asked > 10 and told == asked, (asked, told)
 
 
 def test_roles_are_used_and_read_grammatically(story: Story, paths: list) -> None:

@@ -342,6 +342,7 @@ class TreeBuilder:
             arrivals=[self._arrival_brief(tree, parent, index) for parent, index in node.arrivals],
             ledger={} if runtime_kind else self._ledger(tree, node),
             next_truth=None if runtime_kind else self._next_truth(node.state.gr),
+            new_truth=None if runtime_kind else self._new_truth(tree, node),
             ending=ending,
             planned_endings=planned if ending == "planned" or node.must_end is None else [],
             may_end=node.must_end is None and bool(planned),
@@ -414,6 +415,14 @@ class TreeBuilder:
     def _revealed(self, truth: int) -> int:
         clues = len(self._clues())
         return min(clues, truth * clues // _TRUTH_FOR_ALL_CLUES) if clues else 0
+
+    def _new_truth(self, tree: Tree, node: Node) -> str | None:
+        """The clue this node reveals: the one whose threshold the creating choice crossed (told once
+        along a path, where truth first reaches it), or None."""
+        parent = tree.nodes.get(node.parent) if node.parent else None
+        before = self._revealed(parent.state.gr) if parent else 0
+        now = self._revealed(node.state.gr)
+        return self._clues()[now - 1] if now > before else None
 
     def _next_truth(self, truth: int) -> str | None:
         clues = self._clues()

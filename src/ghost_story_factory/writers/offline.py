@@ -393,6 +393,7 @@ class _Moment:
     truths: list[str]
     next_truth: str | None
     clues: list[str]
+    new_truth: str | None  # the clue this node reveals (the builder decides where: once along a path)
 
 
 def _moment(lang: str, context: dict[str, Any]) -> _Moment:
@@ -439,6 +440,7 @@ def _moment(lang: str, context: dict[str, Any]) -> _Moment:
         truths=[str(t) for t in ledger.get("truths") or []],
         next_truth=str(context["next_truth"]) if context.get("next_truth") else None,
         clues=[str(c) for c in plan.get("clues") or []],
+        new_truth=str(context["new_truth"]) if context.get("new_truth") else None,
     )
 
 
@@ -538,16 +540,13 @@ def _memory(text: _Text, m: _Moment) -> list[tuple[int, str]]:
     """What this moment recalls or reveals: the next clue, a truth learned, an item or flag held."""
     rng = text.rng
     found: list[tuple[int, str]] = []
-    if m.next_truth:
-        known = len(m.truths)
-        count = max(1, len(m.clues) or known + 1)
-        threshold = (known + 1) * 80 / count  # the truth at which the builder counts it revealed
-        if m.gr >= threshold - 10:
-            found.append((7, text.draw("clue_reveal", clue=_clause(m.lang, m.next_truth))))
-        elif rng.random() < 0.45:
-            found.append((3, text.draw("clue_hint")))
-    if m.truths and rng.random() < (0.35 if found else 0.6):
-        truth = rng.choice(m.truths[-2:])
+    if m.new_truth:  # the builder says where a clue is revealed: once along a path
+        found.append((7, text.draw("clue_reveal", clue=_clause(m.lang, m.new_truth))))
+    elif m.next_truth and rng.random() < 0.45:
+        found.append((3, text.draw("clue_hint")))
+    recalled = [t for t in m.truths if t != m.new_truth]
+    if recalled and rng.random() < (0.15 if found else 0.3):
+        truth = rng.choice(recalled[-2:])
         found.append((5, text.draw("truth_recall", truth=_clause(m.lang, truth))))
     if m.items and rng.random() < 0.5:
         item = rng.choice(m.items)

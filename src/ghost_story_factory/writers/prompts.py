@@ -211,6 +211,7 @@ def node_request(
     arrivals: list[dict[str, str]],
     ledger: dict[str, Any],
     next_truth: str | None,
+    new_truth: str | None = None,
     ending: str | None,
     planned_endings: list[dict[str, Any]],
     may_end: bool,
@@ -226,6 +227,7 @@ def node_request(
         f"NEXT BEAT: {after['title']} (tension {after['tension']})",
         f"STATE: {_dump(state)}",
         f"LEDGER: {_dump(ledger)}",
+        f"TRUTH REVEALED HERE: {new_truth or '(none: reveal nothing new, at most hint at the next)'}",
         f"NEXT TRUTH TO REVEAL: {next_truth or '(all revealed)'}",
     ]
     if parent is not None:
@@ -277,6 +279,7 @@ def node_request(
             "arrivals": arrivals,
             "ledger": ledger,
             "next_truth": next_truth,
+            "new_truth": new_truth,
             "ending": ending,
             "planned_endings": planned_endings,
             "may_end": may_end,
