@@ -144,8 +144,10 @@ def test_billed_invalid_replies_survive_a_failed_run_and_join_the_answer_once(tm
 
         def __init__(self, replies: list[str]) -> None:
             self.replies = replies
+            self.seen: list[list] = []
 
         async def complete(self, request: Request, retries: list) -> Reply:
+            self.seen.append(list(retries))
             return Reply(self.replies.pop(0), Usage(10, 5, 0))
 
         async def aclose(self) -> None: ...
@@ -157,8 +159,12 @@ def test_billed_invalid_replies_survive_a_failed_run_and_join_the_answer_once(tm
     first.close()
     second = Journal(path, warn=print)  # the rerun, in a new process
     assert second.spent_before(request.key()) == (Usage(20, 10, 0), 2)
-    result = asyncio.run(answer(Billed(['{"x": 1}']), second, request, attempts=2))
+    rerun = Billed(['{"x": 1}'])
+    result = asyncio.run(answer(rerun, second, request, attempts=2))
     assert (result.usage, result.attempts) == (Usage(30, 15, 0), 3)
+    # The rerun goes on with the re-ask, naming what was wrong: never the first attempt sent again.
+    [history] = rerun.seen
+    assert [r.reply for r in history] == ["nope", "{}"] and "x" in history[1].error
     second.close()
     third = Journal(path, warn=print)
     known = third.get(request.key())

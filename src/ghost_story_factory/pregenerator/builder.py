@@ -114,7 +114,13 @@ async def answer(writer: Writer, journal: Journal, request: Request, attempts: i
     if known is not None and not problems_with(request, orjson.dumps(known.data).decode())[1]:
         return Answer(data=known.data, usage=known.usage, attempts=journal.attempts_of(key))
     before, calls_before = journal.spent_before(key)  # billed in a process that crashed or gave up
-    result = await ask(writer, request, attempts, on_reply=lambda reply: journal.spend(key, reply.usage))
+    result = await ask(
+        writer,
+        request,
+        attempts,
+        on_reply=lambda reply, error: journal.spend(key, reply.usage, reply.text, error),
+        history=journal.invalid_before(key),
+    )
     result.usage.add(before)
     result.attempts += calls_before
     journal.append(key, result)

@@ -34,7 +34,7 @@ from pydantic import ValidationError as PydanticError
 
 from ..errors import CheckpointError, CheckpointLocked, CheckpointVersionError
 from ..model import Plan
-from ..writers.base import Answer, Usage
+from ..writers.base import Answer, Retry, Usage
 from .tree import Node, Tree
 
 FORMAT_VERSION = 2  # 2: plans, bridges, shared runtime endings, level-by-level growth
@@ -185,6 +185,7 @@ class Journal:
         # Billed replies to requests not answered yet (invalid ones, or cut short by a crash): their
         # tokens and calls join the answer when it comes, so nothing billed is ever lost from the totals.
         self._spent: dict[str, tuple[Usage, int]] = {}
+        self._invalid: dict[str, list[Retry]] = {}
         self._file: Any = None
         self._syncer: _Syncer | None = None
         self._failing = False
@@ -211,12 +212,15 @@ class Journal:
                     usage, calls = self._spent.get(record["key"], (Usage(), 0))
                     usage.add(Usage.from_dict(record["usage"]))
                     self._spent[record["key"]] = (usage, calls + 1)
+                    retry = Retry(reply=str(record.get("reply", "")), error=str(record.get("error", "")))
+                    self._invalid.setdefault(record["key"], []).append(retry)
                     continue
                 self._answers[record["key"]] = Answer(
                     data=record["data"], usage=Usage.from_dict(record["usage"]), attempts=0
                 )
                 self._attempts[record["key"]] = int(record.get("attempts", 1))
                 self._spent.pop(record["key"], None)  # the answer already carries those tokens
+                self._invalid.pop(record["key"], None)
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue  # a line torn by a crash: that reply will simply be asked again
 
@@ -235,15 +239,29 @@ class Journal:
         usage, calls = self._spent.get(key, (Usage(), 0))
         return Usage(usage.prompt, usage.completion, usage.cached), calls
 
-    def spend(self, key: str, usage: Usage) -> None:
+    def invalid_before(self, key: str) -> list[Retry]:
+        """Those replies and what was wrong with each, oldest first: the re-ask goes on from them."""
+        return list(self._invalid.get(key, []))
+
+    def spend(self, key: str, usage: Usage, reply: str = "", error: str = "") -> None:
         """Record one billed reply that failed validation, the moment it arrives."""
-        self._write({"key": key, "spent": True, "usage": usage.to_dict()})
+        self._invalid.setdefault(key, []).append(Retry(reply=reply[:4000], error=error[:2000]))
+        self._write(
+            {
+                "key": key,
+                "spent": True,
+                "usage": usage.to_dict(),
+                "reply": reply[:4000],
+                "error": error[:2000],
+            }
+        )
 
     def append(self, key: str, answer: Answer) -> None:
         """Record a reply durably before it is used. A failing disk warns and is not retried."""
         self._answers[key] = answer
         self._attempts[key] = answer.attempts
         self._spent.pop(key, None)
+        self._invalid.pop(key, None)
         self._write(
             {"key": key, "data": answer.data, "usage": answer.usage.to_dict(), "attempts": answer.attempts}
         )

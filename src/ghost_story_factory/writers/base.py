@@ -18,6 +18,7 @@ from ..text import clean_data, clean_text
 
 Kind = Literal["documents", "characters", "plan", "node"]
 DEFAULT_ATTEMPTS = 3
+_HISTORY = 4  # earlier invalid replies a re-ask shows, at most: enough to avoid them, short enough to fit
 
 
 @dataclass
@@ -165,7 +166,8 @@ async def ask(
     writer: Writer,
     request: Request,
     attempts: int = DEFAULT_ATTEMPTS,
-    on_reply: Callable[[Reply], None] | None = None,
+    on_reply: Callable[[Reply, str], None] | None = None,
+    history: list[Retry] | None = None,
 ) -> Answer:
     """Ask until a reply validates, at most ``attempts`` times, telling the writer what was wrong.
 
@@ -174,7 +176,9 @@ async def ask(
     invalid is ever returned.
     """
     usage = Usage()
-    retries: list[Retry] = []
+    # Invalid replies of an earlier process come first: the request goes on where it stopped (with
+    # those problems named), never resent as its first attempt was.
+    retries: list[Retry] = list(history or [])[-_HISTORY:]
     for attempt in range(1, attempts + 1):
         reply = await writer.complete(request, retries)
         usage.add(reply.usage)
@@ -183,9 +187,10 @@ async def ask(
             data, problems = None, [reply.problem, *problems]
         if data is not None:  # the caller journals it at once, with every attempt's tokens
             return Answer(data=data, usage=usage, attempts=attempt)
+        retry = Retry(reply=clean_text(reply.text)[:4000], error="; ".join(problems))
         if on_reply is not None:
-            on_reply(reply)
-        retries.append(Retry(reply=clean_text(reply.text)[:4000], error="; ".join(problems)))
+            on_reply(reply, retry.error)
+        retries.append(retry)
     error = InvalidReply(
         f"the writer gave {attempts} invalid replies to a {request.kind} request; "
         f"last problem: {retries[-1].error[:300]}"

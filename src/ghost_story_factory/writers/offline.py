@@ -106,7 +106,7 @@ class _Book:
         text = f"{role} {name}".lower()
         for archetype in self.roles:
             if any(keyword.lower() in text for keyword in archetype["keywords"]):
-                return archetype["lines"] + self.pool("role_any")
+                return [str(line) for line in archetype["lines"]] + self.pool("role_any")
         return self.pool("role_any")
 
     def ghost_in(self, text: str) -> dict[str, Any] | None:
@@ -223,7 +223,7 @@ class _Text:
         shared = self.book.pools.get(name, [])
         if not local and not shared:
             raise KeyError(f"the {self.book.lang} offline data has no pool {name!r}")
-        return local + shared
+        return [str(option) for option in [*local, *shared]]
 
     def draw(self, name: str, **extra: str) -> str:
         """One sentence (or clause) from a pool, filled."""
@@ -242,7 +242,7 @@ class _Text:
         spare = [o for o in self._objects if o not in taken] or self._objects
         spare = [o for o in spare if _head(self.book.lang, o) not in words] or spare
         unseen = [o for o in spare if o not in self._seen_objects] or spare
-        chosen = self.rng.choice(unseen)
+        chosen = str(self.rng.choice(unseen))
         self._seen_objects.add(chosen)
         return chosen
 
@@ -835,7 +835,7 @@ def _tensions(rng: random.Random, max_depth: int) -> tuple[list[int], int, int |
     peak_value = rng.randint(84, 92)
     last = max_depth
     peak = max(1, min(last - 1, round(last * rng.uniform(0.8, 0.9)))) if max_depth >= 3 else last
-    curve = []
+    curve: list[int] = []
     shape = rng.uniform(1.1, 1.45)
     for d in range(last + 1):
         if d <= peak:
@@ -1061,7 +1061,7 @@ def _documents(rng: random.Random, bk: _Book, context: dict[str, Any]) -> dict[s
     text = _Text(rng, bk, place, dict(values, name=who, scene=scenes[0]))
     title = text.fill(text.pick(docs["titles"]))
     text.values["title"] = title
-    result = {"title": title}
+    result: dict[str, Any] = {"title": title}
     for part in ("synopsis", "game_design", "lore", "main_story"):
         paragraphs = [text.fill(text.pick(options)) for options in docs[part]]
         result[part] = _capitalize("\n\n".join(paragraphs)) if lang == "en" else "\n\n".join(paragraphs)
