@@ -253,3 +253,16 @@ def test_every_resume_is_counted_even_when_killed_again_before_any_save(tmp_path
             generate(tmp_path, TestWriter(fail_after=0))
     done = generate(tmp_path, TestWriter())
     assert done.story["meta"]["resumes"] == 3
+
+
+def test_a_call_that_fails_for_good_lets_the_calls_in_flight_land_in_the_journal(tmp_path: Path) -> None:
+    """Every billed reply is accounted for when a run stops on a failure: the calls in flight beside the
+    failed one finish within the grace period and are journaled, so the rerun never pays for them again."""
+    writer = TestWriter(garbage={14}, tokens=5, latency_ms=30)
+    with pytest.raises(InvalidReply):
+        generate(tmp_path, writer, attempts=1, concurrency=4, characters=("保安",))
+    journaled = 0
+    for path in (tmp_path / "checkpoints").glob("*journal.jsonl"):
+        for line in path.read_bytes().splitlines():
+            journaled += orjson.loads(line)["usage"]["total"]
+    assert writer.calls > 14 and journaled == writer.calls * 10, (writer.calls, journaled)

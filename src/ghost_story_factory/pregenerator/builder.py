@@ -172,6 +172,7 @@ class TreeBuilder:
         self.window = window or Window(settings.concurrency)
         self.usage = Usage()
         self._spent_elsewhere = spent_elsewhere or (lambda: self.usage)
+        self._failure: WriterError | None = None  # a call that failed for good: the tree stops
         self.calls = 0
         self.elapsed_before = 0.0
         self._started = time.monotonic()
@@ -247,7 +248,13 @@ class TreeBuilder:
                         done[nid] = running.pop(nid)
                     if freed is not None and freed.done():
                         freed = None
-                self._commit_ready(tree, done)
+                if self._failure is None:
+                    try:
+                        self._commit_ready(tree, done)
+                    except WriterError as exc:
+                        # The failed call stops the tree, but calls already in flight are paid for:
+                        # they get the grace period to land in the journal, then the failure is raised.
+                        self._failure = exc
         finally:
             stopper.cancel()
             if freed is not None:
@@ -258,6 +265,8 @@ class TreeBuilder:
             await asyncio.gather(stopper, *running.values(), *done.values(), return_exceptions=True)
 
     def _halt_reason(self) -> BaseException | None:
+        if self._failure is not None:
+            return self._failure
         if self.stop.is_set():
             return Interrupted("interrupted")
         reached = self.budget.reached(self._spent())
