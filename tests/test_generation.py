@@ -257,12 +257,24 @@ def test_every_resume_is_counted_even_when_killed_again_before_any_save(tmp_path
 
 def test_a_call_that_fails_for_good_lets_the_calls_in_flight_land_in_the_journal(tmp_path: Path) -> None:
     """Every billed reply is accounted for when a run stops on a failure: the calls in flight beside the
-    failed one finish within the grace period and are journaled, so the rerun never pays for them again."""
-    writer = TestWriter(garbage={14}, tokens=5, latency_ms=30)
+    failed one finish within the grace period and are journaled, so the rerun never pays for them again.
+    (A server bills a request it has started, so this writer bills at the start of every call.)"""
+    import asyncio
+
+    class SlowBeside(TestWriter):
+        started = 0
+
+        async def complete(self, request, retries):  # type: ignore[no-untyped-def]
+            self.started += 1
+            if self.started != 14:
+                await asyncio.sleep(0.2)  # the others are slow: they are in flight when 14 fails
+            return await super().complete(request, retries)
+
+    writer = SlowBeside(garbage={14}, tokens=5)
     with pytest.raises(InvalidReply):
         generate(tmp_path, writer, attempts=1, concurrency=4, characters=("保安",))
     journaled = 0
     for path in (tmp_path / "checkpoints").glob("*journal.jsonl"):
         for line in path.read_bytes().splitlines():
             journaled += orjson.loads(line)["usage"]["total"]
-    assert writer.calls > 14 and journaled == writer.calls * 10, (writer.calls, journaled)
+    assert writer.started > 14 and journaled == writer.started * 10, (writer.started, journaled)
