@@ -152,10 +152,15 @@ def test_schema_mode_sends_strict_json_schema_and_reports_usage(server: FakeOpen
     assert body["model"] == DEFAULT_MODEL
     assert body["response_format"] == {
         "type": "json_schema",
-        "json_schema": {"name": "story_documents", "strict": True, "schema": wire_form(request).schema},
+        "json_schema": {
+            "name": "story_documents",
+            "strict": True,
+            "schema": wire_form(request, frozenset({"maxLength"})).schema,
+        },
     }
     wire = json.dumps(body["response_format"])
     assert "minLength" not in wire and '"minItems": 3' in wire  # counts are sent, string lengths are not
+    assert "maxLength" not in wire  # OpenAI's strict mode does not list it; llama-server's decoder gets it
     assert "additionalProperties" in wire and '"required"' in wire
     assert body["messages"] == [
         {"role": "system", "content": request.system},
@@ -182,7 +187,7 @@ def test_schema_mode_sends_strict_json_schema_and_reports_usage(server: FakeOpen
 )
 def test_every_wire_schema_passes_openais_strict_rules(request_of: Callable[[], Request]) -> None:
     request = request_of()
-    wired = wire_form(request).schema
+    wired = wire_form(request, frozenset({"maxLength"})).schema  # as sent to OpenAI (no max_length)
     assert strict_problem(wired) is None
     assert "anyOf" not in wired  # never at the root
     for keyword in ("minLength", "maxLength", "pattern"):
@@ -825,3 +830,17 @@ def test_reported_cost_is_read_from_the_usage_block() -> None:
         reported_cost(ChatCompletion.model_validate({**body, "usage": {**tokens, "cost": 0.0012}})) == 0.0012
     )
     assert reported_cost(ChatCompletion.model_validate({**body, "usage": tokens})) is None
+
+
+def test_llama_servers_decoder_gets_the_maximum_lengths_others_do_not(server: FakeOpenAI) -> None:
+    """llama-server honours maxLength (a looping small model is cut there): its preset sends it."""
+    request = documents()
+
+    async def job(writer: OpenAIWriter) -> Answer:
+        return await ask(writer, request)
+
+    run(server, job, provider="llamacpp")
+    wire = json.dumps(server.received()[-1]["body"]["response_format"])
+    assert '"maxLength": 1500' in wire and "minLength" not in wire
+    run(server, job, provider="openai")
+    assert "maxLength" not in json.dumps(server.received()[-1]["body"]["response_format"])

@@ -277,7 +277,8 @@ class OpenAIWriter:
 
     async def _complete_once(self, request: Request, retries: list[Retry]) -> Reply:
         mode = self.mode
-        form = wire_form(request, frozenset(self._refused))
+        local_only = frozenset() if self.preset.max_length else frozenset({"maxLength"})
+        form = wire_form(request, frozenset(self._refused) | local_only)
         arguments = self._arguments(request, retries, form, mode)
         spent = Usage()
         retrying = AsyncRetrying(

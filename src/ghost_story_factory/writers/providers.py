@@ -28,6 +28,10 @@ class Preset:
     reports_cost: bool = False  # the reply's usage carries the cost of the call in USD
     extra_body: dict[str, Any] = field(default_factory=dict)  # merged into every request
     hosts: tuple[str, ...] = ()  # host names that identify this provider in a base URL
+    # The server's decoder honours maxLength (confirmed against llama-server: a capped string stops
+    # there), so a looping small model is cut short; elsewhere maxLength stays a local check only,
+    # since OpenAI's strict mode does not list it.
+    max_length: bool = False
 
 
 PRESETS: dict[str, Preset] = {
@@ -142,6 +146,7 @@ PRESETS: dict[str, Preset] = {
             local=True,
             cached="usage.prompt_tokens_details.cached_tokens (and timings.cache_n)",
             hosts=("localhost:8080", "127.0.0.1:8080"),
+            max_length=True,
         ),
     )
 }

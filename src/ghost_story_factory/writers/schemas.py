@@ -24,14 +24,21 @@ def _obj(properties: dict[str, Any]) -> dict[str, Any]:
 
 _STR = {"type": "string", "minLength": 1}
 
+
+def _text(cap: int) -> dict[str, Any]:
+    """Text of at most ``cap`` characters: sent on the wire too, so a grammar-constrained decoder stops
+    a runaway string there (a small model can loop until its context is full)."""
+    return {"type": "string", "minLength": 1, "maxLength": cap}
+
+
 DOCUMENTS = _obj(
     {
-        "title": _STR,
-        "synopsis": _STR,
-        "game_design": _STR,
-        "lore": _STR,
-        "main_story": _STR,
-        "scenes": {"type": "array", "items": _STR, "minItems": 3, "maxItems": 8},
+        "title": _text(80),
+        "synopsis": _text(1500),
+        "game_design": _text(3000),
+        "lore": _text(3000),
+        "main_story": _text(4000),
+        "scenes": {"type": "array", "items": _text(60), "minItems": 3, "maxItems": 8},
     }
 )
 
@@ -41,7 +48,7 @@ CHARACTERS = _obj(
             "type": "array",
             "minItems": 2,
             "maxItems": 4,
-            "items": _obj({"name": _STR, "role": _STR, "description": _STR}),
+            "items": _obj({"name": _text(60), "role": _text(120), "description": _text(400)}),
         }
     }
 )
@@ -55,9 +62,10 @@ CONSEQUENCES = _obj(
         "scene": {"type": ["string", "null"]},
         "flags": {
             "type": "array",
-            "items": _obj({"name": _STR, "value": {"type": "boolean"}}),
+            "maxItems": 3,
+            "items": _obj({"name": _text(40), "value": {"type": "boolean"}}),
         },
-        "items": {"type": "array", "items": _STR},
+        "items": {"type": "array", "maxItems": 3, "items": _text(40)},
     }
 )
 
@@ -110,11 +118,11 @@ def is_open_node(schema: dict[str, Any]) -> bool:
 
 def plan_schema(max_depth: int) -> dict[str, Any]:
     """A character's plan: one beat per depth, the endings aimed at, clues, and flag and item vocabulary."""
-    term = _obj({"name": _STR, "meaning": _STR})
+    term = _obj({"name": _text(40), "meaning": _text(200)})
     return _obj(
         {
-            "role": _STR,
-            "description": _STR,
+            "role": _text(120),
+            "description": _text(400),
             "beats": {
                 "type": "array",
                 "minItems": max_depth + 1,
@@ -122,8 +130,8 @@ def plan_schema(max_depth: int) -> dict[str, Any]:
                 "items": _obj(
                     {
                         "depth": {"type": "integer", "minimum": 0, "maximum": max_depth},
-                        "title": _STR,
-                        "summary": _STR,
+                        "title": _text(60),
+                        "summary": _text(300),
                         "tension": {"type": "integer", "minimum": 0, "maximum": 100},
                     }
                 ),
@@ -135,20 +143,20 @@ def plan_schema(max_depth: int) -> dict[str, Any]:
                 "items": _obj(
                     {
                         "type": {"type": "string", "enum": list(ENDING_TYPES)},
-                        "title": _STR,
-                        "leads_there": _STR,
+                        "title": _text(60),
+                        "leads_there": _text(300),
                         "from_depth": {"type": "integer", "minimum": 0, "maximum": max_depth},
                         "to_depth": {"type": "integer", "minimum": 0, "maximum": max_depth},
                     }
                 ),
             },
-            "clues": {"type": "array", "minItems": 3, "maxItems": 8, "items": _STR},
+            "clues": {"type": "array", "minItems": 3, "maxItems": 8, "items": _text(300)},
             "flags": {
                 "type": "array",
                 "minItems": 2,
                 "maxItems": 10,
                 "items": _obj(
-                    {"name": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"}, "meaning": _STR}
+                    {"name": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"}, "meaning": _text(200)}
                 ),
             },
             "items": {"type": "array", "minItems": 2, "maxItems": 8, "items": term},
@@ -212,7 +220,8 @@ def check_node(
     if any(not text for text in texts):
         problems.append("a choice text must not be blank")
     if len(set(texts)) != len(texts):
-        problems.append("choice texts must be distinct")
+        twice = sorted({text for text in texts if texts.count(text) > 1})
+        problems.append(f"choice texts must be distinct: {' | '.join(twice)[:200]} is given more than once")
     return problems
 
 
@@ -227,10 +236,11 @@ def check_characters(reply: dict[str, Any]) -> list[str]:
     return []
 
 
-# Keywords kept only for the local check: constrained decoders do not enforce string lengths and
-# patterns the same way, and a schema that asks for them can be refused outright. Counts, enums and
-# numeric bounds are sent: they are what makes a schema-valid reply usable.
-LOCAL_ONLY = frozenset({"minLength", "maxLength", "pattern"})
+# Keywords kept only for the local check: decoders do not enforce a minimum length or a pattern the
+# same way. Counts, enums, numeric bounds and maximum lengths are sent: they are what makes a
+# schema-valid reply usable, and a maximum length stops a looping small model (llama-server honours
+# it). A provider that refuses a keyword gets it dropped for the rest of the run (the wire layer).
+LOCAL_ONLY = frozenset({"minLength", "pattern"})
 
 
 def wire_schema(schema: Any, refused: frozenset[str] = frozenset()) -> Any:
