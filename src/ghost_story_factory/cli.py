@@ -7,7 +7,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
+from .api import generate_story_async
 from .config import OPTIONS, Settings, check_name, load_settings, parse_characters
 from .errors import (
     BudgetReached,
@@ -31,7 +32,7 @@ from .errors import (
 from .pregenerator.builder import Budget, TreeSettings
 from .pregenerator.checkpoints import CheckpointStore, list_unfinished
 from .pregenerator.progress import say
-from .pregenerator.story import GenerationResult, GenerationSettings, StoryGenerator
+from .pregenerator.story import GenerationResult
 from .screens import ConsoleProgress
 from .text import clean_text
 from .wiring import make_writer, price_function, price_known
@@ -143,29 +144,32 @@ def _generate(args: argparse.Namespace, settings: Settings, env: Mapping[str, st
             if args.json:
                 print(orjson.dumps({"estimate": plan}).decode())
             return 0
-        store = CheckpointStore(settings.checkpoint_dir, city, progress.warn)
-        generation = GenerationSettings(
-            city=city,
-            characters=characters,
-            lang=settings.lang,
-            tree=TreeSettings(
-                max_depth=settings.max_depth,
-                branching=settings.branching,
-                max_nodes=settings.max_nodes,
-                concurrency=settings.concurrency,
-                checkpoint_every=settings.checkpoint_every,
-                attempts=settings.attempts,
-                grace_seconds=settings.grace_seconds,
-            ),
-            budget=budget,
+        store = CheckpointStore(settings.checkpoint_dir, city, progress.warn)  # to tell what a failure left
+        tree = TreeSettings(
+            max_depth=settings.max_depth,
+            branching=settings.branching,
+            max_nodes=settings.max_nodes,
+            concurrency=settings.concurrency,
+            checkpoint_every=settings.checkpoint_every,
+            attempts=settings.attempts,
+            grace_seconds=settings.grace_seconds,
         )
-        from .library import Library
 
-        with Library(settings.db) as library:
-            generator = StoryGenerator(
-                writer=writer, store=store, library=library, progress=progress, settings=generation
+        def run(stop: asyncio.Event) -> Coroutine[Any, Any, GenerationResult]:
+            return generate_story_async(
+                city,
+                characters,
+                writer=writer,
+                lang=settings.lang,
+                tree=tree,
+                budget=budget,
+                checkpoint_dir=settings.checkpoint_dir,
+                db=settings.db,
+                progress=progress,
+                stop=stop,
             )
-            result = asyncio.run(_run_with_signals(generator, writer, out, progress))
+
+        result = asyncio.run(_run_with_signals(run, writer, out, progress))
     except GhostStoryError as exc:
         return _failed(exc, args, settings, store)
     _show_result(result, out, settings, writer)
@@ -328,13 +332,16 @@ def _stop_line(exc: GhostStoryError, resumable: bool = True) -> str:
 
 
 async def _run_with_signals(
-    generator: StoryGenerator, writer: Any, out: Console, progress: Any = None
+    run: Callable[[asyncio.Event], Coroutine[Any, Any, GenerationResult]],
+    writer: Any,
+    out: Console,
+    progress: Any = None,
 ) -> GenerationResult:
     """First Ctrl+C (or SIGTERM) stops gracefully; a second one exits at once.
 
     While it runs, a heartbeat tells the screen once a second how many calls are in flight."""
     loop = asyncio.get_running_loop()
-    stop = generator.stop
+    stop = asyncio.Event()
 
     def on_signal() -> None:
         if stop.is_set():
@@ -356,7 +363,7 @@ async def _run_with_signals(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
     try:
-        return await generator.run()
+        return await run(stop)
     finally:
         if beating is not None:
             beating.cancel()
