@@ -60,6 +60,12 @@ while true; do
           "$city"; then
         echo "✅ 发现「$city」的检查点，将从断点继续 / checkpoints found for $city: resuming"
       fi
+      # Know the cost before paying it: the estimate (calls, tokens, cost, time), then a confirmation.
+      if ! "$GS" generate --city "$city" --characters "$characters" --estimate; then continue; fi
+      ask "开始生成？[Y/n] / start generating? [Y/n] " go
+      case "$go" in
+        n|N|no|No|否) echo "未开始 / not started"; continue ;;
+      esac
       "$GS" generate --city "$city" --characters "$characters"
       ;;
     3) "$GS" status ;;

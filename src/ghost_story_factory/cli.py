@@ -209,6 +209,8 @@ def _estimate(
     from .writers._estimate import SECONDS_PER_CALL, estimate
 
     count = len(characters) or 3
+    # The offline writer answers at once (plus any simulated latency), not at a cloud model's pace.
+    per_call = max(0.01, settings.offline_latency_ms / 1000) if writer.name == "offline" else SECONDS_PER_CALL
     plan = estimate(
         lang=settings.lang,
         characters=count,
@@ -218,6 +220,7 @@ def _estimate(
         max_nodes=settings.max_nodes,
         concurrency=settings.concurrency,
         mode=getattr(writer, "mode", "schema"),
+        seconds_per_call=per_call,
     )
     if settings.context_tokens and plan.largest + 512 > settings.context_tokens:
         raise InputError(
@@ -261,7 +264,7 @@ def _estimate(
         node_prompt=plan.node_prompt,
         node_reply=plan.node_reply,
     )
-    show("estimate_assume", nodes=plan.nodes, characters=plan.characters, seconds=SECONDS_PER_CALL)
+    show("estimate_assume", nodes=plan.nodes, characters=plan.characters, seconds=per_call)
     return {**plan.to_dict(), "cost_usd": {"low": low, "high": high}}
 
 

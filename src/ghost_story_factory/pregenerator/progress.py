@@ -38,7 +38,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "{cost}，并发 {concurrency} 时约 {duration}",
         "estimate_detail": "   最大的提示约 {largest} tokens（{largest_kind}）；每个节点：提示约 {node_prompt}，"
         "回复约 {node_reply} tokens",
-        "estimate_assume": "   （估算依据：每个角色最多 {nodes} 个节点、{characters} 个角色、每次调用约 {seconds:.0f} 秒、"
+        "estimate_assume": "   （估算依据：每个角色最多 {nodes} 个节点、{characters} 个角色、每次调用约 {seconds:g} 秒、"
         "不计重问）",
         "cost_unknown": "费用未知（没有 {model} 的价格：用 --price 指定）",
         "cost_free": "本地服务器，无 API 费用",
@@ -87,7 +87,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "estimate_detail": "   largest prompt about {largest} tokens ({largest_kind}); per node: prompt about "
         "{node_prompt}, reply about {node_reply} tokens",
         "estimate_assume": "   (assuming up to {nodes} nodes per character, {characters} character(s), about "
-        "{seconds:.0f} s per call, no re-asks)",
+        "{seconds:g} s per call, no re-asks)",
         "cost_unknown": "cost unknown (no price for {model}: pass --price)",
         "cost_free": "a local server: no API charges",
         "cost_offline": "the offline writer: no tokens",
