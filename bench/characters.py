@@ -179,7 +179,7 @@ def run(quick: bool) -> Section:
         f"{SIM_DRAWS} draws, no CPU cost) and adds the calls that run alone: the documents, and the plan "
         "calls (side by side when parallel, one per tree when sequential).",
         "",
-        "| characters | calls (documents/plans/nodes) | wall s | calls/s | ideal C/L | share of C/L "
+        "| characters' trees | calls (documents/plans/nodes) | wall s | calls/s | ideal C/L | share of C/L "
         "| documents call | until the first tree | trees | after the trees | model s | model share "
         "| nodes per level (mean/max) | mean calls in flight | time at C in flight |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
@@ -234,6 +234,9 @@ def _notes(seq: dict[str, Any], par: dict[str, Any], latency: float, same: bool)
         "the story checkpoint of trees already done, on the loop, while the others grew). "
         f"{par['after_s']:.2f} s came after the last tree "
         f"({par['after_s'] / max(lost, 1e-9):.0%}): {_after(par)}.",
+        f"- Without the work after the last tree the same run would have reached "
+        f"{ideal / (par['wall'] - par['after_s']):.1%} of C/L; the model (no CPU, no work after the trees) "
+        f"allows {ideal / par['model_s']:.1%} on these trees.",
         f"- Sequential characters reach {seq['efficiency']:.1%}: each tree alone fills at most its level's "
         f"width (levels of {seq['widths'][0]:.1f} nodes on average for {SLOTS} slots), and each waits for its own "
         f"plan call; parallel is {seq['wall'] / par['wall']:.2f}x faster ({pct(1 - par['wall'] / seq['wall'])} "

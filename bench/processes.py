@@ -266,9 +266,13 @@ def memory(quick: bool) -> Section:
         "",
         f"- `_nearest` took {stats['nearest_s']:.1f} s of the run's {cpu:.1f} s of CPU "
         f"({stats['nearest_s'] / max(cpu, 1e-9):.0%}): it scans every node of a level (width "
-        f"{max(3, -(-max_nodes // 25))} here) and `GameState.distance` parses two HH:MM strings per "
-        f"comparison. {stats['wasted_s']:.1f} s of it ({stats['wasted_s'] / max(cpu, 1e-9):.0%} of the CPU) "
-        "went to children that did not converge: `_place_child` calls `_nearest` before it knows whether "
-        "the level has room, and then throws the result away.",
+        f"{max(3, -(-max_nodes // 25))} here) for each branch that must converge. "
+        + (
+            f"{stats['wasted_s']:.1f} s of it ({stats['wasted_s'] / max(cpu, 1e-9):.0%} of the CPU) went to "
+            "children that did not converge: a search whose result was thrown away."
+            if stats["wasted_calls"]
+            else "None of it went to children that did not converge: `_place_child` searches only when the "
+            "level is full."
+        ),
     ]
     return section
