@@ -35,6 +35,7 @@ from .pregenerator.progress import say
 from .pregenerator.story import GenerationResult
 from .screens import ConsoleProgress
 from .text import clean_text
+from .vocabulary import duration
 from .wiring import make_writer, price_function, price_known
 
 RESUMABLE = (WriterError, Interrupted, BudgetReached, LibraryError)
@@ -255,7 +256,7 @@ def _estimate(
         completion=plan.completion,
         cost=money,
         concurrency=settings.concurrency,
-        duration=_human_duration(plan.seconds),
+        duration=duration(plan.seconds),
     )
     show(
         "estimate_detail",
@@ -266,14 +267,6 @@ def _estimate(
     )
     show("estimate_assume", nodes=plan.nodes, characters=plan.characters, seconds=per_call)
     return {**plan.to_dict(), "cost_usd": {"low": low, "high": high}}
-
-
-def _human_duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _show_writer_totals(writer: Any, progress: Any) -> None:

@@ -16,6 +16,7 @@ from rich.progress import Progress as RichProgress
 
 from .pregenerator.progress import say
 from .text import clean_text
+from .vocabulary import duration
 
 
 class ConsoleProgress:
@@ -125,7 +126,7 @@ class ConsoleProgress:
         total = self._max.get(name, 0)
         done, took = nodes - first[1], now - first[0]
         if done > 0 and took > 0 and total > nodes:
-            spend += " · " + say(self.lang, "eta", eta=_duration((total - nodes) * took / done))
+            spend += " · " + say(self.lang, "eta", eta=duration((total - nodes) * took / done))
             if cost is not None and first[2] is not None:
                 projected = cost + (cost - first[2]) / done * (total - nodes)
                 spend += " · " + say(self.lang, "projected", cost=projected)
@@ -145,12 +146,3 @@ class ConsoleProgress:
             if not self._tasks:
                 self._bar.stop()
                 self._bar = None
-
-
-def _duration(seconds: float) -> str:
-    """A short human duration: "45 s", "12 min", "3.5 h"."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"

@@ -67,3 +67,12 @@ def minutes(hhmm_text: str) -> int:
 
 def hhmm(total_minutes: int) -> str:
     return f"{total_minutes // 60:02d}:{total_minutes % 60:02d}"
+
+
+def duration(seconds: float) -> str:
+    """A short human duration, as every screen shows one: "45 s", "12 min", "3.5 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
