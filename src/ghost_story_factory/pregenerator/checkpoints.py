@@ -245,14 +245,14 @@ class Journal:
 
     def spend(self, key: str, usage: Usage, reply: str = "", error: str = "") -> None:
         """Record one billed reply that failed validation, the moment it arrives."""
-        self._invalid.setdefault(key, []).append(Retry(reply=reply[:4000], error=error[:2000]))
+        self._invalid.setdefault(key, []).append(Retry(reply=reply[:1200], error=error[:800]))
         self._write(
             {
                 "key": key,
                 "spent": True,
                 "usage": usage.to_dict(),
-                "reply": reply[:4000],
-                "error": error[:2000],
+                "reply": reply[:1200],
+                "error": error[:800],
             }
         )
 

@@ -18,7 +18,8 @@ from ..text import clean_data, clean_text
 
 Kind = Literal["documents", "characters", "plan", "node"]
 DEFAULT_ATTEMPTS = 3
-_HISTORY = 4  # earlier invalid replies a re-ask shows, at most: enough to avoid them, short enough to fit
+_HISTORY = 2  # earlier invalid replies a re-ask shows, at most: enough to avoid them, short enough to fit
+REASK_EXCERPT = 1200  # characters of a bad reply shown back to the writer
 
 
 @dataclass
@@ -187,7 +188,9 @@ async def ask(
             data, problems = None, [reply.problem, *problems]
         if data is not None:  # the caller journals it at once, with every attempt's tokens
             return Answer(data=data, usage=usage, attempts=attempt)
-        retry = Retry(reply=clean_text(reply.text)[:4000], error="; ".join(problems))
+        # A re-ask shows the start of the bad reply and every problem, kept short: a looping reply
+        # shown whole would fill a small server's context on the next attempt.
+        retry = Retry(reply=clean_text(reply.text)[:REASK_EXCERPT], error="; ".join(problems)[:800])
         if on_reply is not None:
             on_reply(reply, retry.error)
         retries.append(retry)

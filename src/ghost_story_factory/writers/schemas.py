@@ -221,7 +221,7 @@ def check_node(
         problems.append("a choice text must not be blank")
     if len(set(texts)) != len(texts):
         twice = sorted({text for text in texts if texts.count(text) > 1})
-        problems.append(f"choice texts must be distinct: {' | '.join(twice)[:200]} is given more than once")
+        problems.append(f"choice texts must be distinct: two choices say {' | '.join(twice)[:80]!r}")
     return problems
 
 
