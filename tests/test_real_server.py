@@ -544,9 +544,15 @@ def abandoned(exchanges: list[Exchange], process: subprocess.Popen[str]) -> list
     return [e for e in gone if e not in timed_out]
 
 
+def worked_then_refused(exchanges: list[Exchange]) -> list[Exchange]:
+    """Requests llama-server worked on and then refused with a 500 and no usage ("Context size has been
+    exceeded": the two slots share one context): it counts their tokens, no reply reports them."""
+    return [e for e in exchanges if e.status >= 500 and b"Context size has been exceeded" in e.response]
+
+
 def assert_server_counted(counted: dict[str, int], billed: list[Exchange], cut: list[Exchange]) -> None:
     """The server's counters are the usage of the replies it sent, plus, when the writer stopped with
-    calls in flight, the work it had done on those until the hang-up (never reported to anyone)."""
+    calls in flight (or the server refused a request it had worked on), that work (reported to no one)."""
     replied = total(billed)
     if not cut:
         assert counted == replied
@@ -598,6 +604,7 @@ def test_a_tiny_story_completes_exports_to_ink_and_its_tokens_equal_the_servers(
 
     cut = abandoned(proxy.exchanges, process)
     assert not (cut and code == 0), [e.brief() for e in cut]  # a finished story leaves no call behind
+    cut += worked_then_refused(proxy.exchanges)
     # Every token the server counted went through the proxy with a usage that says so.
     assert_server_counted(server_billed(before, after), billed, cut)
     assert_wire_contract(billed)
@@ -666,6 +673,7 @@ def test_kill_9_mid_run_then_the_rerun_reuses_the_journal_and_resends_no_answere
     )
     cut = abandoned(proxy.exchanges, rerun)
     assert not (cut and code == 0), [e.brief() for e in cut]
+    cut += worked_then_refused(proxy.exchanges)
     # The server billed what it answered; the writer accounts for all of it but the replies the
     # kill kept from it.
     assert_server_counted(server_billed(before, after), first + second, cut)
