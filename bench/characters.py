@@ -228,11 +228,19 @@ def _notes(seq: dict[str, Any], par: dict[str, Any], latency: float, same: bool)
         f"{par['calls'] - par['kinds'].get('node', 0)} calls that cannot fill {SLOTS} slots). "
         f"{tree_model_loss:.2f} s is lost by the level-by-level simulation too on these trees (ramp-up from "
         f"{len(CHARACTERS)} roots, levels ending on their slowest call, the drain at the end: "
-        f"{tree_model_loss / max(lost, 1e-9):.0%}). {tree_runtime:.2f} s of the trees' build is beyond the "
-        f"simulation (the event loop's CPU, the machine, the trees' staggered starts: "
-        f"{tree_runtime / max(lost, 1e-9):.0%}; of it {par['during_s']:.2f} s validating, reporting and saving "
-        "the story checkpoint of trees already done, on the loop, while the others grew). "
-        f"{par['after_s']:.2f} s came after the last tree "
+        f"{tree_model_loss / max(lost, 1e-9):.0%}). "
+        + (
+            f"{tree_runtime:.2f} s of the trees' build is beyond the simulation (the event loop's CPU, the "
+            f"machine, the trees' staggered starts: {tree_runtime / max(lost, 1e-9):.0%}; of it "
+            f"{par['during_s']:.2f} s validating, reporting and saving the story checkpoint of trees already "
+            "done, on the loop, while the others grew). "
+            if tree_runtime >= 0
+            else f"The trees' build took {-tree_runtime:.2f} s less than the simulation (its latency draws were "
+            f"luckier), so the event loop's own cost is lost in that noise ({par['during_s']:.2f} s of it "
+            "validating, reporting and saving the story checkpoint of trees already done, while the others "
+            "grew). "
+        )
+        + f"{par['after_s']:.2f} s came after the last tree "
         f"({par['after_s'] / max(lost, 1e-9):.0%}): {_after(par)}.",
         f"- Without the work after the last tree the same run would have reached "
         f"{ideal / (par['wall'] - par['after_s']):.1%} of C/L; the model (no CPU, no work after the trees) "

@@ -442,7 +442,7 @@ def _goal_notes(r: dict[str, Any]) -> list[str]:
             + (
                 f" The whole load takes {ms(m['load_rest'])} more than its steps timed one by one; with the "
                 f"cyclic garbage collector paused it takes {ms(m['load_nogc'])} instead of {ms(m['load'])}."
-                if m["load_nogc"] < m["load"]
+                if m["load_rest"] > 0.1 * m["load"] and m["load_nogc"] < 0.9 * m["load"]
                 else ""
             )
         )

@@ -419,7 +419,7 @@ def _duel_notes(duels: list[dict[str, dict[str, Any]]]) -> list[str]:
         notes.append(
             f"- {who}: level by level writes {level['rate']:.1f} nodes/s ({level['efficiency']:.1%} of C/L), "
             f"the previous scheduler {previous['rate']:.1f} ({previous['efficiency']:.1%}): {ratio:.2f}x. "
-            f"Simulated on these trees, the level barrier costs {barrier:.1%} "
+            f"Simulated on these trees, the level barrier {'costs' if barrier >= 0 else 'gains'} {abs(barrier):.1%} "
             f"({level['bounds']['level']:.1%} against {previous['bounds']['previous']:.1%}; levels of "
             f"{mean_width:.1f} nodes on average, at most {max_width}, "
             + ("for 16 slots). " if count == 1 else f"per tree, {count} trees' levels in flight at once). ")
