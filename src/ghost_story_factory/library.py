@@ -332,12 +332,6 @@ class Library:
             raise LibraryError(f"story {story_id} in {self.path} is damaged: {_one_line(exc)}") from exc
         return story
 
-    def stories_of(self, city: str) -> builtins.list[int]:
-        """Ids of the stories of ``city`` (as typed, NFC), oldest first."""
-        with self._lock, self._errors("read"):
-            rows = self._db.execute("SELECT id FROM stories WHERE city = ? ORDER BY id", (city,)).fetchall()
-        return [int(row[0]) for row in rows]
-
     def list(self) -> builtins.list[dict[str, Any]]:
         """Summaries of every story, newest first.
 
