@@ -422,7 +422,14 @@ def _duel_notes(duels: list[dict[str, dict[str, Any]]]) -> list[str]:
             f"Simulated on these trees, the level barrier {'costs' if barrier >= 0 else 'gains'} {abs(barrier):.1%} "
             f"({level['bounds']['level']:.1%} against {previous['bounds']['previous']:.1%}; levels of "
             f"{mean_width:.1f} nodes on average, at most {max_width}, "
-            + ("for 16 slots). " if count == 1 else f"per tree, {count} trees' levels in flight at once). ")
+            + (
+                "for 16 slots). "
+                if count == 1
+                else f"per tree, {count} trees' levels in flight at once; in the simulation a free slot goes to "
+                "the first ready node by queue position, the trees taking turns, which keeps trees of the same "
+                "shape in step, so they reach their barriers together; given instead to the node that has "
+                f"waited longest, the same trees allow {level['bounds']['level_fifo']:.1%}). "
+            )
             + f"Beyond the simulation, level by level {_beyond(level['bounds']['level'] - level['efficiency'])} "
             f"(CPU per node {ms(level['cpu_per_node'])}, loop busy {level['cpu_share']:.0%}), the previous "
             f"scheduler {_beyond(previous['bounds']['previous'] - previous['efficiency'])} (CPU per node "

@@ -29,7 +29,7 @@ from .common import CITY, BenchProgress, InFlightWriter, story_context
 
 JITTER = 0.25  # offline-writer latency jitter of every scheduling measure: uniform ±25%
 SIM_DRAWS = 20
-POLICIES = ("shape", "previous", "level")
+POLICIES = ("shape", "previous", "level", "level_fifo")
 
 
 class PreviousScheduleBuilder(TreeBuilder):
@@ -167,10 +167,11 @@ def simulate(shapes: list[Shape], slots: int, latency: float, policy: str, seed:
     * ``shape``: a node may start once the call of the node that created it is done: the best any
       scheduler can do on these trees (they start from one root and drain at the end);
     * ``previous``: once that node is committed, and commits go in queue order (the previous builder);
-    * ``level``: once every node of a smaller depth of its tree is committed (level by level, the product).
+    * ``level``: once every node of a smaller depth of its tree is committed (level by level, the product);
+    * ``level_fifo``: the same, but a free slot goes to the node that has waited longest for one.
 
-    A free slot goes to the first ready node in queue order; trees take turns by that position, as the
-    builders sharing a window each start their own queue's first nodes."""
+    Otherwise a free slot goes to the first ready node in queue order, trees taking turns by that
+    position, as builders sharing a window each start their own queue's first nodes."""
     rng = random.Random(seed)
     duration = [[latency * rng.uniform(1 - JITTER, 1 + JITTER) for _ in s.parent] for s in shapes]
     children: list[list[list[int]]] = []
@@ -184,27 +185,34 @@ def simulate(shapes: list[Shape], slots: int, latency: float, policy: str, seed:
                 kids[parent].append(node)
         children.append(kids)
         by_depth.append(levels)
-    ready: list[tuple[int, int]] = []  # (index in its tree's commit order, tree)
+    fifo = policy == "level_fifo"
+    ready: list[tuple[float, int, int]] = []  # (ready since, or 0 in turns; index in its tree's order; tree)
+
+    def push(node: int, t: int, since: float) -> None:
+        heapq.heappush(ready, (since if fifo else 0.0, node, t))
+
     for t, s in enumerate(shapes):
-        if policy == "level":
-            ready += [(node, t) for node in by_depth[t][s.depth[0]]]
-        else:
-            ready += [(node, t) for node, parent in enumerate(s.parent) if parent is None]
-    heapq.heapify(ready)
+        first = (
+            by_depth[t][s.depth[0]]
+            if policy.startswith("level")
+            else [node for node, parent in enumerate(s.parent) if parent is None]
+        )
+        for node in first:
+            push(node, t, 0.0)
     running: list[tuple[float, int, int]] = []
     finished: list[set[int]] = [set() for _ in shapes]
     next_commit = [0] * len(shapes)
     now = 0.0
     while True:
         while ready and len(running) < slots:
-            node, t = heapq.heappop(ready)
+            _since, node, t = heapq.heappop(ready)
             heapq.heappush(running, (now + duration[t][node], t, node))
         if not running:
             return now
         now, t, node = heapq.heappop(running)
         if policy == "shape":
             for child in children[t][node]:
-                heapq.heappush(ready, (child, t))
+                push(child, t, now)
             continue
         finished[t].add(node)
         depths = shapes[t].depth
@@ -214,10 +222,10 @@ def simulate(shapes: list[Shape], slots: int, latency: float, policy: str, seed:
             next_commit[t] += 1
             if policy == "previous":
                 for child in children[t][committed]:
-                    heapq.heappush(ready, (child, t))
+                    push(child, t, now)
             elif next_commit[t] < len(depths) and depths[next_commit[t]] != depths[committed]:
                 for waiting in by_depth[t][depths[next_commit[t]]]:  # the next level opens
-                    heapq.heappush(ready, (waiting, t))
+                    push(waiting, t, now)
 
 
 def bounds(trees: list[Tree], slots: int, latency: float) -> dict[str, float]:
