@@ -124,10 +124,10 @@ def overhead(quick: bool) -> Section:
             f"- The journal writes each reply's line on the loop (median {ms(ordered[len(ordered) // 2])}, max "
             f"{ms(ordered[-1])}, {ms(journal)} in all) and syncs from its own thread: {clock.other_calls} fsyncs "
             f"for {len(writes.journal_appends)} lines, {ms(clock.other_seconds)} the loop did not wait for. "
-            f"{len(slow)} appends took over 1 ms, {ms(sum(slow))} in all ({sum(slow) / max(journal, 1e-9):.0%} of "
-            "the appends' time), most of it in a few slow ones: a write can wait while the other thread "
-            "syncs the same file, or while the process is not scheduled (the bench does not tell the two "
-            "apart).",
+            f"{len(slow)} append{'s' if len(slow) != 1 else ''} took over 1 ms, {ms(sum(slow))} in all "
+            f"({sum(slow) / max(journal, 1e-9):.0%} of the appends' time): a write can wait while the other "
+            "thread syncs the same file, or while the process is not scheduled (the bench does not tell the "
+            "two apart).",
         ]
     return section
 
