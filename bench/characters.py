@@ -238,10 +238,11 @@ def _notes(seq: dict[str, Any], par: dict[str, Any], latency: float, same: bool)
             f"{par['during_s']:.2f} s validating, reporting and saving the story checkpoint of trees already "
             "done, on the loop, while the others grew). "
             if tree_runtime >= 0
-            else f"The trees' build took {-tree_runtime:.2f} s less than the simulation (its latency draws were "
-            f"luckier), so the event loop's own cost is lost in that noise ({par['during_s']:.2f} s of it "
-            "validating, reporting and saving the story checkpoint of trees already done, while the others "
-            "grew). "
+            else f"The trees' build took {-tree_runtime:.2f} s less than the simulation, which is a model, "
+            "not a ceiling (its own latency draws, and its own rule for sharing the window: turns by queue "
+            "position), so the event loop's own cost is lost in that noise (of it "
+            f"{par['during_s']:.2f} s validating, reporting and saving the story checkpoint of trees already "
+            "done, while the others grew). "
         )
         + f"{par['after_s']:.2f} s came after the last tree "
         f"({par['after_s'] / max(lost, 1e-9):.0%}): {_after(par)}.",
