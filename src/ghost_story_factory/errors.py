@@ -78,3 +78,17 @@ class CheckpointError(GhostStoryError):
     """The checkpoint folder cannot be written at all, so a run could not keep its work."""
 
     exit_code = 1
+
+
+class BatchPending(GhostStoryError):
+    """``--detach``: a wave of requests was submitted as a provider batch and saved; rerun to collect.
+
+    Not a failure: the CLI prints how to collect the batch and exits 0.
+    """
+
+    exit_code = 0
+
+    def __init__(self, message: str, batches: int = 1, lines: int = 0) -> None:
+        super().__init__(message)
+        self.batches = batches
+        self.lines = lines
