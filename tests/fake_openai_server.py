@@ -16,6 +16,14 @@ Faults can be set at runtime, through attributes or ``POST /control``:
   ``ratelimit_headers`` is off;
 * ``latency_ms``: added to every answer.
 
+The Batch API too: ``POST /v1/files`` (multipart, purpose ``batch``), ``POST /v1/batches``,
+``GET /v1/batches/{id}`` and ``GET /v1/files/{id}/content``. A batch stays ``in_progress`` for
+``batch_polls`` polls (or while ``batch_hold`` is set), then answers every line with the bytes a live
+request would get, bills it, and writes the output and error files with their lines shuffled.
+``batch_faults`` is a script consumed one per line: "ok", "500" (a line answered 500), "error" (a
+line that failed), "expired" (the batch expires with that line unanswered), or a chat fault
+("invalid", "truncate", "empty") applied to that line's reply.
+
 Use it in a thread (``with FakeOpenAI() as server: server.url``), as a pytest fixture
 (``fake_openai``), or as a process: ``python tests/fake_openai_server.py --port 0`` prints
 ``URL http://127.0.0.1:PORT/v1`` on its first line and serves until killed.
@@ -76,7 +84,11 @@ SETTABLE = (
     "profile",
     "decoder",
     "refuse_keywords",
+    "batch_faults",
+    "batch_polls",
+    "batch_hold",
 )
+BATCH_FAULTS = ("ok", "500", "error", "expired", "invalid", "truncate", "empty")
 DECODERS = ("helpful", "schema_only")
 
 
@@ -96,6 +108,13 @@ class Ledger:
     cached_tokens: int = 0  # as reported to the client: 0 for a profile that reports no cache hits
     cost_usd: float = 0.0  # the usage.cost a profile reports (OpenRouter)
     refused_form: int = 0  # requests refused for their JSON mode, schema keyword or field
+    billed_twice: int = 0  # answers billed for a request body that had been billed before (live or batch)
+    files_uploaded: int = 0  # POST /v1/files with purpose batch
+    batches_created: int = 0
+    batch_lines_submitted: int = 0  # lines of every batch created
+    batch_lines_billed: int = 0  # batch lines answered with 200 (billed, in the tokens above too)
+    batch_lines_failed: int = 0  # batch lines in an error file (failed, expired): not billed
+    batch_polls: int = 0  # GET /v1/batches/{id}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -245,8 +264,18 @@ class FakeOpenAI:
         profile: str = "openai",
         decoder: str = "helpful",
         refuse_keywords: tuple[str, ...] | list[str] = (),
+        batch_faults: list[str] | None = None,
+        batch_polls: int = 1,
+        batch_hold: bool = False,
     ) -> None:
         self.lock = threading.RLock()
+        self.batch_faults: list[str] = list(batch_faults or [])
+        self.batch_polls = batch_polls
+        self.batch_hold = batch_hold
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self._counter = 0
+        self._billed_bodies: collections.Counter[str] = collections.Counter()
         self.api_key = api_key
         self.models = list(models)
         self.latency_ms = latency_ms
@@ -327,6 +356,11 @@ class FakeOpenAI:
                     if bad:
                         raise ValueError(f"unknown faults {bad}")
                     value = list(value) if name == "faults" else {k: float(v) for k, v in value.items()}
+                if name == "batch_faults":
+                    bad = [fault for fault in value if fault not in BATCH_FAULTS]
+                    if bad:
+                        raise ValueError(f"unknown batch faults {bad}")
+                    value = list(value)
                 if name == "rate_mode" and value not in ("sliding", "bucket"):
                     raise ValueError('rate_mode must be "sliding" or "bucket"')
                 if name == "profile" and value not in PROFILES:
@@ -339,6 +373,7 @@ class FakeOpenAI:
         with self.lock:
             self.ledger = Ledger()
             self.log.clear()
+            self._billed_bodies.clear()
 
     def received(self) -> list[dict[str, Any]]:
         """The chat-completion requests seen: arrival time (monotonic), body, status, fault."""
@@ -436,7 +471,11 @@ class FakeOpenAI:
                 ((prompt - cached) * rate_in + cached * rate_cached + completion * rate_out) / 1e6, 12
             )
             usage["cost"] = cost
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         with self.lock:
+            if self._billed_bodies[digest]:
+                self.ledger.billed_twice += 1
+            self._billed_bodies[digest] += 1
             self.ledger.answered += 1
             self.ledger.prompt_tokens += prompt
             self.ledger.completion_tokens += completion
@@ -478,6 +517,224 @@ class FakeOpenAI:
     def sleep(self, seconds: float) -> None:
         """Interruptible and bounded, so stop() never waits on a sleeping handler."""
         self._stopping.wait(min(max(seconds, 0.0), _MAX_SLEEP_S))
+
+    def completion(self, body: dict[str, Any], fault: str, completion_id: str) -> dict[str, Any]:
+        """The billed chat completion for a request body: the same bytes live or in a batch line."""
+        messages = body["messages"]
+        response_format = body.get("response_format") or {}
+        schema = None
+        if response_format.get("type") == "json_schema":
+            schema = (response_format.get("json_schema") or {}).get("schema")
+        if schema is None:
+            schema = _schema_in_prompt(messages)
+        reply = make_reply(schema, messages, self.decoder, body.get("seed"))
+        content: str | None = json.dumps(reply, ensure_ascii=False)
+        if response_format.get("type") not in ("json_schema", "json_object"):
+            content = f"Here is the JSON you asked for:\n```json\n{content}\n```\nI hope it helps."
+        finish = "stop"
+        cap = body.get("max_completion_tokens", body.get("max_tokens"))
+        cap = int(cap) if isinstance(cap, int) and cap > 0 else None
+        if cap is not None and content and len(content) // 4 > cap:
+            content, finish = content[: cap * 4], "length"  # the server stops at the cap
+        if fault == "truncate":
+            content, finish = content[: max(1, len(content) // 2)], "length"
+        elif fault == "invalid":
+            content = json.dumps({"unexpected": True})
+        elif fault == "fence":
+            content = f"```json\n{content}\n```"
+        elif fault == "empty":
+            content = None
+        usage = self.bill(body, content or "", cap)
+        completion: dict[str, Any] = {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": str(body.get("model")),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content, "refusal": None},
+                    "finish_reason": finish,
+                    "logprobs": None,
+                }
+            ],
+            "usage": usage,
+            "system_fingerprint": "fp_fake",
+        }
+        if PROFILES[self.profile].timings:
+            completion["timings"] = {
+                "cache_n": usage.get("prompt_tokens_details", {}).get("cached_tokens", 0)
+            }
+        return completion
+
+    # -- the Batch API ---------------------------------------------------------------------------
+
+    def add_file(self, purpose: str, filename: str, content: bytes) -> dict[str, Any]:
+        with self.lock:
+            self._counter += 1
+            file_id = f"file-fake{self._counter:06d}"
+            self.files[file_id] = content
+            if purpose == "batch":
+                self.ledger.files_uploaded += 1
+        return {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(content),
+            "created_at": int(time.time()),
+            "filename": filename,
+            "purpose": purpose,
+            "status": "processed",
+        }
+
+    def create_batch(self, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """POST /v1/batches: the input file is checked line by line, as OpenAI validates it."""
+        input_id = str(request.get("input_file_id") or "")
+        endpoint = request.get("endpoint")
+        if request.get("completion_window") != "24h":
+            return 400, _error(
+                "completion_window must be 24h", "invalid_request_error", None, "completion_window"
+            )
+        if endpoint != "/v1/chat/completions":
+            return 400, _error(
+                f"unsupported endpoint {endpoint!r}", "invalid_request_error", None, "endpoint"
+            )
+        with self.lock:
+            content = self.files.get(input_id)
+        if content is None:
+            return 404, _error(
+                f"No such File object: {input_id}", "invalid_request_error", None, "input_file_id"
+            )
+        lines: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for number, raw in enumerate(content.splitlines(), 1):
+            if not raw.strip():
+                continue
+            try:
+                line = json.loads(raw)
+                if line.get("url") != endpoint or line.get("method") != "POST":
+                    raise ValueError("url/method")
+                if not isinstance(line.get("body"), dict) or not isinstance(line.get("custom_id"), str):
+                    raise ValueError("body/custom_id")
+            except (ValueError, AttributeError):
+                return 400, _error(
+                    f"line {number} of the input file is invalid", "invalid_request_error", None
+                )
+            if line["custom_id"] in seen:
+                return 400, _error(f"duplicate custom_id {line['custom_id']}", "invalid_request_error", None)
+            seen.add(line["custom_id"])
+            lines.append(line)
+        with self.lock:
+            self._counter += 1
+            batch_id = f"batch_fake{self._counter:06d}"
+            self.ledger.batches_created += 1
+            self.ledger.batch_lines_submitted += len(lines)
+            self.batches[batch_id] = {
+                "public": {
+                    "id": batch_id,
+                    "object": "batch",
+                    "endpoint": endpoint,
+                    "errors": None,
+                    "input_file_id": input_id,
+                    "completion_window": "24h",
+                    "status": "validating",
+                    "output_file_id": None,
+                    "error_file_id": None,
+                    "created_at": int(time.time()),
+                    "expires_at": int(time.time()) + 86400,
+                    "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+                    "metadata": request.get("metadata"),
+                },
+                "lines": lines,
+                "polls": 0,
+            }
+            return 200, dict(self.batches[batch_id]["public"])
+
+    def poll_batch(self, batch_id: str) -> tuple[int, dict[str, Any]]:
+        """GET /v1/batches/{id}: in progress for ``batch_polls`` polls (or while held), then done."""
+        with self.lock:
+            batch = self.batches.get(batch_id)
+            if batch is None:
+                return 404, _error(f"No such Batch object: {batch_id}", "invalid_request_error", None)
+            self.ledger.batch_polls += 1
+            public = batch["public"]
+            if public["status"] in ("validating", "in_progress"):
+                batch["polls"] += 1
+                public["status"] = "in_progress"
+                public.setdefault("in_progress_at", int(time.time()))
+                if not self.batch_hold and batch["polls"] > self.batch_polls:
+                    self._finish(batch)
+            return 200, dict(public)
+
+    def _finish(self, batch: dict[str, Any]) -> None:
+        """Answer every line (in a shuffled order, as a real batch may), bill them, write the files."""
+        public = batch["public"]
+        output: list[str] = []
+        errors: list[str] = []
+        expired = False
+        for number, line in enumerate(batch["lines"]):
+            fault = self.batch_faults.pop(0) if self.batch_faults else "ok"
+            request_id = f"req_fake{public['id'][-6:]}{number:05d}"
+            record: dict[str, Any] = {"id": f"batch_req_{request_id}", "custom_id": line["custom_id"]}
+            if fault == "expired":
+                expired = True
+                record.update(
+                    response=None,
+                    error={
+                        "code": "batch_expired",
+                        "message": "This request could not be executed before the completion window expired.",
+                    },
+                )
+                errors.append(json.dumps(record))
+                continue
+            if fault == "error":
+                record.update(
+                    response=None,
+                    error={
+                        "code": "server_error",
+                        "message": "The server had an error processing this request.",
+                    },
+                )
+                errors.append(json.dumps(record))
+                continue
+            if fault == "500":
+                body = _error("The server had an error processing your request.", "server_error", None)
+                record.update(
+                    response={"status_code": 500, "request_id": request_id, "body": body}, error=None
+                )
+                errors.append(json.dumps(record))
+                continue
+            refused = self.refusal(line["body"], _text_of(line["body"].get("messages") or []))
+            if refused is not None:
+                status, body = refused
+                record.update(
+                    response={"status_code": status, "request_id": request_id, "body": body}, error=None
+                )
+                errors.append(json.dumps(record))
+                continue
+            completion = self.completion(line["body"], fault, f"chatcmpl-fake-{request_id}")
+            self.ledger.batch_lines_billed += 1
+            record.update(
+                response={"status_code": 200, "request_id": request_id, "body": completion}, error=None
+            )
+            output.append(json.dumps(record, ensure_ascii=False))
+        self._random.shuffle(output)
+        self._random.shuffle(errors)
+        if output:
+            public["output_file_id"] = self.add_file(
+                "batch_output", "output.jsonl", "\n".join(output).encode() + b"\n"
+            )["id"]
+        if errors:
+            public["error_file_id"] = self.add_file(
+                "batch_output", "errors.jsonl", "\n".join(errors).encode() + b"\n"
+            )["id"]
+        self.ledger.batch_lines_failed += len(errors)
+        public["request_counts"] = {
+            "total": len(batch["lines"]),
+            "completed": len(output),
+            "failed": len(errors),
+        }
+        public["status"] = "expired" if expired else "completed"
+        public["expired_at" if expired else "completed_at"] = int(time.time())
 
 
 # -- reply generation --------------------------------------------------------------------------------
@@ -722,11 +979,17 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             pass  # quiet: tests read the ledger, not stderr
 
-        def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        def _send(
+            self,
+            status: int,
+            payload: Any,
+            headers: dict[str, str] | None = None,
+            content_type: str = "application/json",
+        ) -> None:
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
@@ -746,6 +1009,8 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
             if self.path in ("/control", "/ledger"):
                 self._send(200, server.state())
+            elif self.path.startswith(("/v1/files/", "/v1/batches/")):
+                self._batch_get(self.path.split("?", 1)[0])
             elif self.path == "/v1/models":
                 self._send(
                     200, {"object": "list", "data": [{"id": m, "object": "model"} for m in server.models]}
@@ -761,8 +1026,73 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self._control(raw)
             elif self.path.split("?", 1)[0] == "/v1/chat/completions":
                 self._chat(raw)
+            elif self.path.split("?", 1)[0] == "/v1/files":
+                self._upload(raw)
+            elif self.path.split("?", 1)[0] == "/v1/batches":
+                self._batch_create(raw)
             else:
                 self._send(404, _error(f"Invalid URL (POST {self.path})", "invalid_request_error", None))
+
+        def _authorized(self) -> bool:
+            if (
+                PROFILES[server.profile].key
+                and self.headers.get("Authorization", "") != f"Bearer {server.api_key}"
+            ):
+                self._send(
+                    401, _error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+                )
+                return False
+            return True
+
+        def _upload(self, raw: bytes) -> None:
+            """POST /v1/files: multipart/form-data with ``purpose`` and ``file``."""
+            if not self._authorized():
+                return
+            from email.parser import BytesParser
+            from email.policy import HTTP
+
+            kind = self.headers.get("Content-Type", "")
+            message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {kind}\r\n\r\n".encode() + raw)
+            fields: dict[str, tuple[str, bytes]] = {}
+            if message.is_multipart():
+                for part in message.iter_parts():
+                    name = part.get_param("name", header="content-disposition")
+                    filename = part.get_param("filename", header="content-disposition") or ""
+                    fields[str(name)] = (str(filename), part.get_payload(decode=True) or b"")
+            if "file" not in fields or "purpose" not in fields:
+                self._send(400, _error("file and purpose are required", "invalid_request_error", None))
+                return
+            purpose = fields["purpose"][1].decode()
+            self._send(200, server.add_file(purpose, fields["file"][0], fields["file"][1]))
+
+        def _batch_create(self, raw: bytes) -> None:
+            if not self._authorized():
+                return
+            try:
+                request = json.loads(raw)
+                if not isinstance(request, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                self._send(400, _error("Invalid body", "invalid_request_error", None))
+                return
+            self._send(*server.create_batch(request))
+
+        def _batch_get(self, path: str) -> None:
+            if not self._authorized():
+                return
+            parts = path.strip("/").split("/")
+            if len(parts) == 3 and parts[1] == "batches":
+                self._send(*server.poll_batch(parts[2]))
+                return
+            if len(parts) == 4 and parts[1] == "files" and parts[3] == "content":
+                with server.lock:
+                    content = server.files.get(parts[2])
+                if content is None:
+                    self._send(404, _error(f"No such File object: {parts[2]}", "invalid_request_error", None))
+                else:
+                    self._send(200, content, content_type="application/octet-stream")
+                return
+            self._send(404, _error(f"Invalid URL (GET {path})", "invalid_request_error", None))
 
         def _control(self, raw: bytes) -> None:
             try:
@@ -870,54 +1200,12 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                     self.connection.shutdown(socket.SHUT_RDWR)
                 return 0, fault
             server.sleep(server.hang_s if fault == "hang" else server.latency_ms / 1000)
-            messages = body["messages"]
-            response_format = body.get("response_format") or {}
-            schema = None
-            if response_format.get("type") == "json_schema":
-                schema = (response_format.get("json_schema") or {}).get("schema")
-            if schema is None:
-                schema = _schema_in_prompt(messages)
-            reply = make_reply(schema, messages, server.decoder, body.get("seed"))
-            content: str | None = json.dumps(reply, ensure_ascii=False)
-            if response_format.get("type") not in ("json_schema", "json_object"):
-                content = f"Here is the JSON you asked for:\n```json\n{content}\n```\nI hope it helps."
-            finish = "stop"
-            cap = body.get("max_completion_tokens", body.get("max_tokens"))
-            cap = int(cap) if isinstance(cap, int) and cap > 0 else None
-            if cap is not None and content and len(content) // 4 > cap:
-                content, finish = content[: cap * 4], "length"  # the server stops at the cap
-            if fault == "truncate":
-                content, finish = content[: max(1, len(content) // 2)], "length"
-            elif fault == "invalid":
-                content = json.dumps({"unexpected": True})
-            elif fault == "fence":
-                content = f"```json\n{content}\n```"
-            elif fault == "empty":
-                content = None
             if fault == "badbody":
                 self._send(200, b'{"id": "chatcmpl-broken", "choices": [{"ind', rate_headers)
                 return 200, fault
-            usage = server.bill(body, content or "", cap)
-            completion = {
-                "id": f"chatcmpl-fake-{hashlib.sha256(raw).hexdigest()[:12]}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content, "refusal": None},
-                        "finish_reason": finish,
-                        "logprobs": None,
-                    }
-                ],
-                "usage": usage,
-                "system_fingerprint": "fp_fake",
-            }
-            if profile.timings:
-                completion["timings"] = {
-                    "cache_n": usage.get("prompt_tokens_details", {}).get("cached_tokens", 0)
-                }
+            completion = server.completion(
+                body, fault, f"chatcmpl-fake-{hashlib.sha256(raw).hexdigest()[:12]}"
+            )
             self._send(200, completion, rate_headers)
             return 200, fault
 
@@ -1066,8 +1354,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=tuple(PROFILES), default="openai")
     parser.add_argument("--decoder", choices=DECODERS, default="helpful")
     parser.add_argument("--refuse-keywords", default="", help="comma-separated schema keywords to refuse")
+    parser.add_argument("--batch-polls", type=int, default=1, help="polls a batch stays in progress")
+    parser.add_argument("--batch-hold", action="store_true", help="batches stay in progress until released")
+    parser.add_argument(
+        "--batch-faults", default="", help="comma-separated per-line script, e.g. ok,500,expired"
+    )
     args = parser.parse_args(argv)
     server = FakeOpenAI(
+        batch_polls=args.batch_polls,
+        batch_hold=args.batch_hold,
+        batch_faults=[f for f in args.batch_faults.split(",") if f],
         api_key=args.api_key,
         models=[m for m in args.models.split(",") if m],
         port=args.port,
