@@ -89,8 +89,8 @@ def test_always_one_from_a_pipe_like_input_ends_and_shows_the_ending_label() -> 
     result = play(sample_story(), "保安", input_fn=scripted(["1"] * 50), out=out)
     assert result == ALWAYS_FIRST_ENDING == "truth_revealed"
     shown = text_of(out)
-    assert "结局：真相大白 — 她的名字" in shown
-    assert "选择 (1-3，q 退出)：1" in shown  # a transcript shows the answers typed
+    assert "结局：真相大白——她的名字" in shown
+    assert "选择（1-3，q 退出）：1" in shown  # a transcript shows the answers typed
 
 
 def test_english_labels_follow_the_story_language_or_the_override() -> None:
@@ -98,7 +98,7 @@ def test_english_labels_follow_the_story_language_or_the_override() -> None:
     assert play(sample_story("London", "en"), None, input_fn=scripted(["1", "3", "2"]), out=out) == "escape"
     shown = text_of(out)
     assert "Ending: Escaped — Wind in the street" in shown
-    assert "Fear PR 5 · Truth GR 0 · Familiarity WF 0 · Time 00:00 · Items: flashlight" in shown
+    assert "Fear 5 · Truth 0 · Familiarity 0 · Time 00:00 · Items: flashlight" in shown
     out = console()
     play(sample_story(), "保安", input_fn=scripted(["2"]), out=out, lang="en")
     assert "Ending: Trapped — 锁住的门" in text_of(out)
@@ -126,13 +126,13 @@ def test_the_state_line_shows_the_players_own_path_and_the_bridge_of_their_choic
     )
     stored = tree["nodes"][CONVERGED_NODE]["state"]
     expected = (
-        f"地点：{stored['scene']} · 恐惧 PR {fear} · 真相 GR {truth} · 熟悉 WF {familiarity}"
+        f"场景：{stored['scene']} · 恐惧 {fear} · 真相 {truth} · 熟悉 {familiarity}"
         f" · 时间 {clock // 60:02d}:{clock % 60:02d} · 物品：{'、'.join(items) or '无'}"
     )
     shown = text_of(out)
     assert expected in shown, shown
     stored_line = (
-        f"恐惧 PR {stored['PR']} · 真相 GR {stored['GR']} · 熟悉 WF {stored['WF']} · 时间 {stored['time']}"
+        f"恐惧 {stored['PR']} · 真相 {stored['GR']} · 熟悉 {stored['WF']} · 时间 {stored['time']}"
     )
     assert stored_line not in expected, "the sample must make the two differ, or the test proves nothing"
     assert stored_line not in shown
@@ -159,9 +159,9 @@ def test_invalid_input_re_prompts_until_a_valid_number() -> None:
     answers = ["", "abc", "0", "4", "-1", "1.5", " 3 ", "9", "２"]  # then 3 at the root, ２ (full width)
     assert play(sample_story(), "保安", input_fn=scripted(answers), out=out) == "escape"
     shown = text_of(out)
-    assert shown.count("请输入 1 到 3 之间的数字，或 q 退出。") == 6
-    assert shown.count("请输入 1 到 2 之间的数字，或 q 退出。") == 1
-    assert shown.count("选择 (1-3，q 退出)：") == 7
+    assert shown.count("请输入 1 到 3 之间的数字，或输入 q 退出。") == 6
+    assert shown.count("请输入 1 到 2 之间的数字，或输入 q 退出。") == 1
+    assert shown.count("选择（1-3，q 退出）：") == 7
 
 
 @pytest.mark.parametrize("word", ["q", "Q", " quit ", "exit", "退出"])
@@ -208,7 +208,7 @@ def test_a_subprocess_with_piped_stdin_plays_to_the_end(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "RESULT truth_revealed" in done.stdout
     assert "\x1b[" not in done.stdout  # no colour codes in a pipe
-    assert "[bold]👻 红衣[/bold]·午夜大楼 — 👻 红衣女" in done.stdout  # markup-like text shown literally
+    assert "[bold]👻 红衣[/bold]·午夜大楼——👻 红衣女" in done.stdout  # markup-like text shown literally
     assert "结局：真相大白" in done.stdout
 
 
@@ -218,10 +218,10 @@ def test_several_characters_and_none_given_asks_which() -> None:
     result = play(story, None, input_fn=scripted(["7", "2", "2"]), out=out)
     assert result == "trapped"
     shown = text_of(out)
-    assert "1. 保安 (主角) — 夜班保安" in shown
-    assert "3. 夜班护士 — 夜班夜班护士" in shown
-    assert "请输入 1 到 3 之间的数字，或 q 退出。" in shown
-    assert "午夜大楼 — 清洁工" in shown  # the second character is the one played
+    assert "1. 保安（主角）——夜班保安" in shown
+    assert "3. 夜班护士——夜班夜班护士" in shown
+    assert "请输入 1 到 3 之间的数字，或输入 q 退出。" in shown
+    assert "午夜大楼——清洁工" in shown  # the second character is the one played
 
 
 def test_choose_character_quit_and_single_character() -> None:
@@ -238,13 +238,13 @@ def test_a_character_by_number_and_an_unknown_name() -> None:
     story = sample_story_emoji(3)
     out = console()
     assert play(story, "2", input_fn=scripted(["2"]), out=out) == "trapped"
-    assert "— 👻 红衣女" in text_of(out)
+    assert "——👻 红衣女" in text_of(out)
     with pytest.raises(ValueError) as caught:
         play(story, "老王", input_fn=scripted(["1"]), out=console())
     message = str(caught.value)
-    assert "'老王'" in message
+    assert "「老王」" in message and "没有角色" in message  # in the story's language, zh quotes
     for character in story["characters"]:
-        assert repr(character["name"]) in message
+        assert f"「{character['name']}」" in message
 
 
 def test_a_broken_graph_is_a_value_error() -> None:
@@ -254,24 +254,42 @@ def test_a_broken_graph_is_a_value_error() -> None:
         play(story, "保安", input_fn=scripted(["2"]), out=console())
 
 
-def test_choose_story_from_library_summaries(tmp_path: Path) -> None:
+def test_choose_story_by_story_id_in_the_menu_language_whatever_the_stories_languages(tmp_path: Path) -> None:
     with Library(tmp_path / "stories.db") as lib:
-        assert choose_story(lib.list(), scripted(["1"]), out=(out := console())) is None
-        assert "故事库是空的" in text_of(out) or "library is empty" in text_of(out)
+        assert choose_story(lib.list(), scripted(["1"]), out=(out := console()), lang="zh") is None
+        assert "故事库是空的" in text_of(out)
         first = lib.save(sample_story("上海", "zh", 2))
         second = lib.save(sample_story_emoji(3))
+        english = lib.save(sample_story("London", "en"))
         summaries = lib.list()
     out = console()
-    assert choose_story(summaries, scripted(["x", "2"]), out) == first
+    # "x" and the position "3" are refused: the answer is a story id, the id play and export take
+    assert choose_story(summaries, scripted(["x", "9", f"#{first}"]), out, lang="zh") == first
     shown = text_of(out)
-    assert f"1. #{second} [bold]👻 红衣[/bold]·午夜大楼 · 香港🌃 · zh" in shown
+    assert "选择故事（按编号）：" in shown  # one English story does not turn the menu English
+    assert f"#{second} 《[bold]👻 红衣[/bold]·午夜大楼》 · 香港🌃 · 中文" in shown
+    assert f"#{english} 《" in shown and " · 英文 · " in shown
     assert "3 个角色：🔦 保安、👻 红衣女、🧹清洁工" in shown
-    assert "请输入 1 到 2 之间的数字" in shown
-    assert choose_story(summaries, scripted(["q"]), console()) is None
-    assert choose_story(summaries, scripted([]), console()) is None
+    assert "没有编号为 9 的故事" in shown
+    assert choose_story(summaries, scripted(["q"]), console(), lang="zh") is None
+    assert choose_story(summaries, scripted([]), console(), lang="zh") is None
     out = console()
-    assert choose_story(summaries, scripted(["1"]), out, lang="en") == second
+    assert choose_story(summaries, scripted([str(second)]), out, lang="en") == second
     assert "3 characters: 🔦 保安, 👻 红衣女, 🧹清洁工" in text_of(out)
+    assert " · Chinese · " in text_of(out) and "Choose a story (by number):" in text_of(out)
+
+
+def test_an_ending_whose_title_repeats_its_label_is_shown_once() -> None:
+    story = sample_story("London", "en")
+    for node in character_tree(story)["nodes"].values():
+        if node["ending"]:
+            node["ending"]["title"] = "Escaped" if node["ending"]["type"] == "escape" else "trapped"
+    out = console()
+    play(story, None, input_fn=scripted(["1", "3", "2"]), out=out)
+    assert "Ending: Escaped\n" in text_of(out)
+    out = console()
+    play(story, "1", input_fn=scripted(["2"]), out=out)
+    assert "Ending: Trapped\n" in text_of(out)
 
 
 def test_long_lines_are_not_wrapped_when_the_output_is_not_a_terminal() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -11,55 +12,54 @@ from rich.text import Text
 from . import runtime
 from .model import Story, load_story
 from .text import clean_text
+from .vocabulary import UI_WORDS, ending_line, lang_of
 from .vocabulary import ending_label as _label
-from .vocabulary import lang_of
 
 QUIT_WORDS = frozenset({"q", "quit", "exit", "退出"})
 
+# Typography per language: full-width punctuation in Chinese, spaced ASCII punctuation in English.
 _LABELS: dict[str, dict[str, str]] = {
     "zh": {
-        "scene": "地点",
-        "PR": "恐惧 PR",
-        "GR": "真相 GR",
-        "WF": "熟悉 WF",
-        "time": "时间",
-        "items": "物品",
-        "no_items": "无",
-        "sep": "：",
-        "list_sep": "、",
-        "you_chose": "你选择了：",
-        "prompt": "选择 (1-{n}，q 退出)：",
-        "invalid": "请输入 1 到 {n} 之间的数字，或 q 退出。",
-        "ending": "结局",
+        "prompt": "选择（1-{n}，q 退出）：",
+        "invalid": "请输入 1 到 {n} 之间的数字，或输入 q 退出。",
         "quit": "已退出。",
         "character_menu": "选择角色：",
-        "protagonist": "主角",
-        "story_menu": "选择故事：",
-        "empty": "故事库是空的。",
-        "characters": "个角色",
-        "offline": "离线",
+        "protagonist": "（主角）",
+        "role_sep": "——",
+        "story_menu": "选择故事（按编号）：",
+        "story_prompt": "故事编号（q 退出）：",
+        "story_invalid": "没有编号为 {answer} 的故事：请输入列表中的编号，或输入 q 退出。",
+        "empty": "故事库是空的：先生成一个故事。",
+        "characters": "{count} 个角色：{names}",
+        "offline": "离线写作器",
+        "title": "《{title}》",
+        "lang_zh": "中文",
+        "lang_en": "英文",
+        "no_characters": "这个故事没有角色",
+        "quoted": "「{name}」",
+        "names_sep": "、",
+        "no_character": "这个故事里没有角色 {name}；它的角色是：{names}",
     },
     "en": {
-        "scene": "Place",
-        "PR": "Fear PR",
-        "GR": "Truth GR",
-        "WF": "Familiarity WF",
-        "time": "Time",
-        "items": "Items",
-        "no_items": "none",
-        "sep": ": ",
-        "list_sep": ", ",
-        "you_chose": "You chose: ",
         "prompt": "Choose (1-{n}, q to quit): ",
         "invalid": "Please type a number from 1 to {n}, or q to quit.",
-        "ending": "Ending",
         "quit": "Quit.",
         "character_menu": "Choose a character:",
-        "protagonist": "protagonist",
-        "story_menu": "Choose a story:",
-        "empty": "The library is empty.",
-        "characters": "characters",
-        "offline": "offline",
+        "protagonist": " (protagonist)",
+        "role_sep": " — ",
+        "story_menu": "Choose a story (by number):",
+        "story_prompt": "Story number (q to quit): ",
+        "story_invalid": "There is no story number {answer}: type a number from the list, or q to quit.",
+        "empty": "The library is empty: generate a story first.",
+        "characters": "{count} {noun}: {names}",
+        "offline": "offline writer",
+        "title": "“{title}”",
+        "lang_zh": "Chinese",
+        "lang_en": "English",
+        "no_characters": "the story has no characters",
+        "quoted": "“{name}”",
+        "names_sep": ", ",
+        "no_character": "no character named {name} in this story; its characters are {names}",
     },
 }
 
@@ -81,17 +81,19 @@ def ending_label(kind: str, lang: str = "en") -> str:
 
 
 def state_line(state: runtime.PlayState, lang: str = "en") -> str:
-    """One line with the player's own state: place, fear, truth, familiarity, time and items (flags stay hidden)."""
-    labels = _LABELS[_lang(lang)]
-    sep = labels["sep"]
-    items = list(state.items)
+    """One line with the player's own state: place, fear, truth, familiarity, time and items (flags stay hidden).
+
+    The words are the ones the exported players show (vocabulary.UI_WORDS)."""
+    words = UI_WORDS[_lang(lang)]
+    colon = words["colon"]
+    items = words["list_sep"].join(state.items) if state.items else words["none"]
     parts = [
-        f"{labels['scene']}{sep}{state.scene}",
-        f"{labels['PR']} {state.fear}",
-        f"{labels['GR']} {state.truth}",
-        f"{labels['WF']} {state.familiarity}",
-        f"{labels['time']} {state.clock}",
-        f"{labels['items']}{sep}{labels['list_sep'].join(items) if items else labels['no_items']}",
+        f"{words['scene']}{colon}{state.scene}",
+        f"{words['fear']} {state.fear}",
+        f"{words['truth']} {state.truth}",
+        f"{words['familiarity']} {state.familiarity}",
+        f"{words['time']} {state.clock}",
+        f"{words['items']}{colon}{items}",
     ]
     return " · ".join(parts)
 
@@ -109,8 +111,21 @@ def _say(out: Console, text: str = "", style: str = "", end: str = "\n") -> None
 def _ask(n: int, input_fn: Callable[..., str], out: Console, lang: str) -> int | None:
     """Prompt until the answer is a number in 1..n; None on q or end of input."""
     labels = _LABELS[lang]
+    return _ask_among(
+        range(1, n + 1), input_fn, out, labels["prompt"].format(n=n), lambda _: labels["invalid"].format(n=n)
+    )
+
+
+def _ask_among(
+    valid: Sequence[int] | range,
+    input_fn: Callable[..., str],
+    out: Console,
+    prompt: str,
+    invalid: Callable[[str], str],
+) -> int | None:
+    """Prompt until the answer is one of ``valid``; None on q or end of input."""
     while True:
-        _say(out, labels["prompt"].format(n=n), end="")
+        _say(out, prompt, end="")
         try:
             answer = input_fn()
         except EOFError:
@@ -118,27 +133,28 @@ def _ask(n: int, input_fn: Callable[..., str], out: Console, lang: str) -> int |
             return None
         if not out.is_terminal:  # a transcript (pipe, file, test) shows what was typed
             _say(out, answer)
-        answer = answer.strip().rstrip(".。")
+        answer = answer.strip().rstrip(".。").lstrip("#＃")
         if answer.lower() in QUIT_WORDS:
             return None
         try:
             number = int(answer)  # also takes full-width digits such as "２"
         except ValueError:
             number = 0
-        if 1 <= number <= n:
+        if number in valid:
             return number
-        _say(out, labels["invalid"].format(n=n), "yellow")
+        _say(out, invalid(answer), "yellow")
 
 
 def _characters(story: dict[str, Any]) -> list[dict[str, Any]]:
     characters = story.get("characters") or []
     if not characters:
-        raise ValueError("the story has no characters")
+        raise ValueError(_LABELS[story_lang(story)]["no_characters"])
     return characters
 
 
-def find_character(story: dict[str, Any], name: str) -> dict[str, Any]:
-    """The character with this exact name (or, failing that, this 1-based number); ValueError otherwise."""
+def find_character(story: dict[str, Any], name: str, lang: str | None = None) -> dict[str, Any]:
+    """The character with this exact name (or, failing that, this 1-based number); ValueError otherwise,
+    its message in ``lang`` (by default the story's language)."""
     characters = _characters(story)
     for character in characters:
         if character["name"] == name:
@@ -146,8 +162,9 @@ def find_character(story: dict[str, Any], name: str) -> dict[str, Any]:
     stripped = name.strip()
     if stripped.isdigit() and 1 <= int(stripped) <= len(characters):
         return characters[int(stripped) - 1]
-    names = ", ".join(repr(c["name"]) for c in characters)
-    raise ValueError(f"no character named {name!r} in this story; its characters are {names}")
+    labels = _LABELS[_lang(lang) if lang else story_lang(story)]
+    names = labels["names_sep"].join(labels["quoted"].format(name=c["name"]) for c in characters)
+    raise ValueError(labels["no_character"].format(name=labels["quoted"].format(name=name), names=names))
 
 
 def choose_character(
@@ -168,12 +185,42 @@ def choose_character(
     for number, character in enumerate(characters, 1):
         line = f"  {number}. {character['name']}"
         if character.get("is_protagonist"):
-            line += f" ({labels['protagonist']})"
+            line += labels["protagonist"]
         if character.get("role"):
-            line += f" — {character['role']}"
+            line += f"{labels['role_sep']}{character['role']}"
         _say(out, line)
     picked = _ask(len(characters), input_fn, out, lang)
     return None if picked is None else str(characters[picked - 1]["name"])
+
+
+def menu_lang(lang: str | None = None) -> str:
+    """The language of the menus around the stories: ``lang``, else ``GSF_LANG``, else Chinese (the
+    default of every screen); never guessed from the stories, so one English story does not turn it."""
+    return _lang(lang or os.environ.get("GSF_LANG") or "zh")
+
+
+def story_lines(summaries: Sequence[dict[str, Any]], lang: str) -> list[str]:
+    """One line per library story, numbered by its story id (the id ``play`` and ``export`` take)."""
+    labels = _LABELS[_lang(lang)]
+    sep = UI_WORDS[_lang(lang)]["list_sep"]
+    lines = []
+    for summary in summaries:
+        characters = summary.get("characters") or []
+        names = sep.join(str(c.get("name", "")) for c in characters)
+        count = len(characters)
+        noun = "character" if count == 1 else "characters"
+        title = str(summary.get("title") or "")
+        parts = [f"  #{summary['id']} " + (labels["title"].format(title=title) if title else "")]
+        parts.append(str(summary.get("city") or ""))
+        story_language = summary.get("lang")
+        if story_language:
+            parts.append(labels["lang_" + _lang(str(story_language))])
+        parts.append(str(summary.get("created_at") or "")[:16].replace("T", " "))
+        if summary.get("offline"):
+            parts.append(labels["offline"])
+        parts.append(labels["characters"].format(count=count, noun=noun, names=names))
+        lines.append(" · ".join(p.strip() for p in parts if p.strip()))
+    return lines
 
 
 def choose_story(
@@ -183,31 +230,25 @@ def choose_story(
     *,
     lang: str | None = None,
 ) -> int | None:
-    """The id of the story the player picks from :meth:`Library.list` summaries (None = quit or empty).
-
-    The menu is in ``lang``; by default in Chinese when every story is Chinese, else in English.
-    """
+    """The id of the story the player picks, by its id, from :meth:`Library.list` summaries
+    (None = quit or empty). The menu is in ``lang`` (see :func:`menu_lang`)."""
     out = _console(out)
-    if lang is None:
-        lang = "zh" if summaries and all(_lang(s.get("lang")) == "zh" for s in summaries) else "en"
-    lang = _lang(lang)
+    lang = menu_lang(lang)
     labels = _LABELS[lang]
     if not summaries:
         _say(out, labels["empty"])
         return None
     _say(out, labels["story_menu"], "bold")
-    for number, summary in enumerate(summaries, 1):
-        names = labels["list_sep"].join(str(c["name"]) for c in summary.get("characters", []))
-        count = len(summary.get("characters", []))
-        parts = [f"  {number}. #{summary['id']} {summary.get('title', '')}", str(summary.get("city", ""))]
-        parts.append(str(summary.get("lang", "")))
-        parts.append(str(summary.get("created_at", ""))[:16].replace("T", " "))
-        if summary.get("offline"):
-            parts.append(labels["offline"])
-        parts.append(f"{count} {labels['characters']}{labels['sep']}{names}")
-        _say(out, " · ".join(p for p in parts if p))
-    picked = _ask(len(summaries), input_fn, out, lang)
-    return None if picked is None else int(summaries[picked - 1]["id"])
+    for line in story_lines(summaries, lang):
+        _say(out, line)
+    ids = [int(s["id"]) for s in summaries]
+    return _ask_among(
+        ids,
+        input_fn,
+        out,
+        labels["story_prompt"],
+        lambda answer: labels["story_invalid"].format(answer=answer),
+    )
 
 
 def play(
@@ -235,10 +276,10 @@ def play(
         if character is None:
             _say(out, labels["quit"])
             return None
-    person = typed.character(str(find_character(story, character)["name"]))
+    person = typed.character(str(find_character(story, character, lang)["name"]))
     tree = person.tree
     title = typed.story.title
-    _say(out, f"{title} — {person.name}" if title else person.name, "bold")
+    _say(out, f"{title}{UI_WORDS[lang]['dash']}{person.name}" if title else person.name, "bold")
     state = runtime.start(tree)
     while True:
         node = tree.nodes[state.node]
@@ -246,10 +287,7 @@ def play(
         _say(out, node.narrative)
         _say(out, state_line(state, lang), "dim")
         if node.ending:
-            line = f"{labels['ending']}{labels['sep']}{ending_label(node.ending.type, lang)}"
-            if node.ending.title:
-                line += f" — {node.ending.title}"
-            _say(out, line, "bold magenta")
+            _say(out, ending_line(node.ending.type, node.ending.title, lang), "bold magenta")
             return node.ending.type
         for number, choice in enumerate(node.choices, 1):
             _say(out, f"  {number}. {choice.text}")
@@ -258,7 +296,8 @@ def play(
             _say(out, labels["quit"])
             return None
         _say(out)
-        _say(out, labels["you_chose"] + node.choices[picked - 1].text, "italic")
+        words = UI_WORDS[lang]
+        _say(out, f"{words['you_chose']}{words['colon']}{node.choices[picked - 1].text}", "italic")
         state, arrival = runtime.take(tree, state, picked - 1)
         if arrival.bridge:
             _say(out, arrival.bridge)

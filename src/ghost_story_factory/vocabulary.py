@@ -37,6 +37,39 @@ ENDING_LABELS: dict[str, dict[str, str]] = {
     },
 }
 
+# The words every player (terminal and exports) shows around the state and the ending, so a reader
+# meets the same word for the same thing on every screen.
+UI_WORDS: dict[str, dict[str, str]] = {
+    "zh": {
+        "scene": "场景",
+        "fear": "恐惧",
+        "truth": "真相",
+        "familiarity": "熟悉",
+        "time": "时间",
+        "items": "物品",
+        "none": "无",
+        "ending": "结局",
+        "you_chose": "你选择了",
+        "colon": "：",
+        "list_sep": "、",
+        "dash": "——",
+    },
+    "en": {
+        "scene": "Scene",
+        "fear": "Fear",
+        "truth": "Truth",
+        "familiarity": "Familiarity",
+        "time": "Time",
+        "items": "Items",
+        "none": "none",
+        "ending": "Ending",
+        "you_chose": "You chose",
+        "colon": ": ",
+        "list_sep": ", ",
+        "dash": " — ",
+    },
+}
+
 NIGHT_START = "00:00"
 NIGHT_END = "04:00"
 NIGHT_MINUTES = 240  # 00:00 .. 04:00: the clock of every path stops here
@@ -54,6 +87,24 @@ def lang_of(lang: str | None) -> str:
 def ending_label(kind: str, lang: str | None = "en") -> str:
     """The human name of an ending type (the raw type when unknown)."""
     return ENDING_LABELS[lang_of(lang)].get(kind, kind)
+
+
+def ending_line(kind: str, title: str | None, lang: str | None = "en") -> str:
+    """The line a player shows at an ending: "结局：被附身——门后的人" / "Ending: Possessed — Behind the door".
+
+    The title is left out when it only repeats the label (or the raw type), so a screen never reads
+    "Possessed — Possessed".
+    """
+    words = UI_WORDS[lang_of(lang)]
+    label = ending_label(kind, lang)
+    line = f"{words['ending']}{words['colon']}{label}"
+    shown = " ".join(str(title or "").split())
+    repeats = {kind.casefold(), label.casefold()} | {
+        labels.get(kind, kind).casefold() for labels in ENDING_LABELS.values()
+    }
+    if shown and shown.casefold() not in repeats:
+        line += f"{words['dash']}{shown}"
+    return line
 
 
 @functools.lru_cache(maxsize=1024)  # convergence compares times for every converging branch
