@@ -11,7 +11,9 @@ from export_samples import OFFLINE_ERRORS, all_samples
 
 from ghost_story_factory.errors import GhostStoryError
 from ghost_story_factory.export import FORMATS, ExportError, export_json, render
-from ghost_story_factory.export._common import safe_name_part
+from ghost_story_factory.export._common import file_part
+from ghost_story_factory.names import safe_name
+from ghost_story_factory.pregenerator import checkpoints
 
 SAMPLES = all_samples()
 TEXT_FORMATS = ("json", "ink", "yarn", "twee", "html", "dot", "mermaid")
@@ -46,36 +48,67 @@ def test_render_is_deterministic_with_safe_unique_names(sample: str, fmt: str) -
         assert len(name.encode("utf-8")) <= 255
     if per_character:
         for (name, _), char in zip(files, story["characters"], strict=True):
-            assert safe_name_part(char["name"]) in name
+            assert safe_name(char["name"]) in name
 
 
 def test_file_names_keep_unicode_and_emoji() -> None:
     names = [name for name, _ in render(SAMPLES["zh"], "ink")]
-    assert names == ["外滩钟楼_停摆之夜_保安.ink", "外滩钟楼_停摆之夜_👻阿秀.ink"]
-    assert [name for name, _ in render(SAMPLES["en"], "yarn")] == ["Portland_Keeper.yarn"]  # no title: city
-    assert [name for name, _ in render(SAMPLES["zh"], "html")] == ["外滩钟楼_停摆之夜.html"]
-    assert [name for name, _ in render(SAMPLES["zh"], "json")] == ["外滩钟楼_停摆之夜.json"]
+    title = safe_name("外滩钟楼/停摆之夜")
+    assert names == [f"{title}_保安.ink", f"{title}_👻阿秀.ink"]
+    assert title.startswith("外滩钟楼-停摆之夜-")  # the slash changed, so the exact title's hash follows
+    assert [name for name, _ in render(SAMPLES["en"], "yarn")] == [
+        f"{safe_name('Portland')}_{safe_name('Keeper')}.yarn"  # no title: the city
+    ]
+    assert [name for name, _ in render(SAMPLES["zh"], "html")] == [f"{title}.html"]
+    assert [name for name, _ in render(SAMPLES["zh"], "json")] == [f"{title}.json"]
 
 
-@pytest.mark.parametrize(
-    ("raw", "safe"),
-    [
-        ("../../etc/passwd", "etc_passwd"),
-        ('a/b\\c:d*e?f"g<h>i|j', "a_b_c_d_e_f_g_h_i_j"),
-        ("bell\x07\ttab\nline", "bell_tab_line"),
-        ("  ..hidden.. ", "hidden"),
-        ("CON", "_CON"),
-        ("", "story"),
-        ("鬼故事 👻 🕯️", "鬼故事_👻_🕯️"),
-    ],
-)
-def test_safe_name_part(raw: str, safe: str) -> None:
-    assert safe_name_part(raw) == safe
+NAMES = [
+    "../../etc/passwd",
+    'a/b\\c:d*e?f"g<h>i|j',
+    "bell\x07\ttab\nline",
+    "  ..hidden.. ",
+    "CON",
+    "con.txt",
+    "COM0",
+    "lpt9.ink",
+    "",
+    "鬼故事 👻 🕯️",
+    "Zoë🕯️",
+    "a_b",
+    "x-0123abcd",
+    "\ud800lone",
+    "\u202egnp.exe",
+    "鬼" * 200,
+    "👻" * 60,
+    "e\u0301",
+]
+
+
+@pytest.mark.parametrize("raw", NAMES)
+def test_one_safe_name_for_checkpoints_and_exports(raw: str) -> None:
+    """names.safe_name is the function checkpoints named their files with: same output for every input."""
+    ours = safe_name(raw)
+    assert ours == checkpoints.safe_name(raw)
+    assert not any(ch in ours for ch in '/\\:*?"<>|') and ".." not in ours.lstrip(".")[:2]
+    assert not ours.startswith(".") and not any(unicodedata.category(ch)[0] == "C" for ch in ours)
+    assert len(ours.encode("utf-8")) <= 96 + 9
+    exported = file_part(raw, "story")
+    assert exported.split(".")[0].upper() not in {"CON", "PRN", "AUX", "NUL", "COM0", "LPT9"}
+    folded = safe_name(" ".join(raw.split())) if raw.strip() else "story"  # exports fold white space first
+    assert exported in (folded, "_" + folded)
+
+
+def test_export_file_parts_use_the_one_function_and_a_fallback() -> None:
+    assert file_part("", "story") == safe_name("story") == "story"
+    assert file_part("  \n ", "character") == "character"
+    assert file_part("Keeper/1", "character") == safe_name("Keeper/1")
+    assert file_part("Keeper/1", "character") != file_part("Keeper:1", "character")
 
 
 def test_long_names_are_cut_on_a_character_boundary() -> None:
-    part = safe_name_part("鬼" * 200)
-    assert len(part.encode("utf-8")) <= 90 and set(part) == {"鬼"}
+    part = file_part("鬼" * 200, "story")
+    assert len(part.encode("utf-8")) <= 96 + 9 and set(part[:-9]) == {"鬼"}
 
 
 def test_character_limits_every_format_to_one() -> None:
@@ -107,7 +140,7 @@ def test_export_json_is_sorted_indented_and_ends_with_a_newline() -> None:
     assert data == orjson.dumps(story, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
     assert data == export_json(copy.deepcopy(story))
     assert orjson.loads(data) == story
-    assert render(story, "json") == [("外滩钟楼_停摆之夜.json", data)]
+    assert render(story, "json") == [(f"{safe_name('外滩钟楼/停摆之夜')}.json", data)]
 
 
 @pytest.mark.parametrize(
@@ -203,3 +236,11 @@ def test_a_version_1_story_still_exports_with_its_minutes_read_from_time() -> No
         assert render(story, fmt)
     ink = render(story, "ink")[0][1].decode()
     assert "~ time = MIN(time + 10, 240)" in ink and "{ fear >= 100:" not in ink
+
+
+def test_export_error_joins_the_error_tree_and_stays_importable_from_export() -> None:
+    from ghost_story_factory import errors
+    from ghost_story_factory.export import _common
+
+    assert ExportError is errors.ExportError is _common.ExportError
+    assert issubclass(ExportError, GhostStoryError) and ExportError.exit_code == 1

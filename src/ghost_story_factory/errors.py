@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # writers.base imports this module: the name is only needed for the annotation
+    from .writers.base import Usage
+
 
 class GhostStoryError(Exception):
     """Base of every error this package raises on purpose. ``str()`` is a one-line cause."""
@@ -19,7 +24,7 @@ class WriterError(GhostStoryError):
     """The writer (LLM backend) could not give a usable reply."""
 
     exit_code = 1
-    usage: object | None = None  # tokens spent on the failed call, when known
+    usage: Usage | None = None  # tokens spent on the failed call, when known
 
 
 class WriterUnavailable(WriterError):
@@ -76,6 +81,12 @@ class CheckpointVersionError(GhostStoryError):
 
 class CheckpointError(GhostStoryError):
     """The checkpoint folder cannot be written at all, so a run could not keep its work."""
+
+    exit_code = 1
+
+
+class ExportError(GhostStoryError):
+    """A story cannot be exported in the asked format or written where asked; ``str()`` is a one-line cause."""
 
     exit_code = 1
 

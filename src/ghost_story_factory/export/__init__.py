@@ -6,7 +6,8 @@ from typing import Any
 
 import orjson
 
-from ._common import ExportError, base_name, pick_characters, safe_name_part
+from ..errors import ExportError
+from ._common import base_name, file_part, pick_characters
 from .graph import render_dot, render_image, render_mermaid
 from .html import render_html
 from .ink import render_ink
@@ -47,7 +48,7 @@ def render(story: dict[str, Any], fmt: str, character: str | None = None) -> lis
     chars = pick_characters(story, character)
     base = base_name(story)
     # With --character, the single-file formats get the character in the name like the others.
-    single = f"{base}_{safe_name_part(chars[0].name, 'character')}" if character is not None else base
+    single = f"{base}_{file_part(chars[0].name, 'character')}" if character is not None else base
 
     if fmt == "json":
         if character is None:
@@ -60,7 +61,7 @@ def render(story: dict[str, Any], fmt: str, character: str | None = None) -> lis
     files: list[tuple[str, bytes]] = []
     taken: set[str] = set()
     for char in chars:
-        name = f"{base}_{safe_name_part(char.name, 'character')}"
+        name = f"{base}_{file_part(char.name, 'character')}"
         if name.casefold() in taken:  # two names that sanitise alike ("a/b", "a:b") must not overwrite
             name = f"{name}_{len(taken) + 1}"
         taken.add(name.casefold())

@@ -1,4 +1,4 @@
-"""Shared pieces of the exporters: the error, story checks, safe names, labels and state symbols."""
+"""Shared pieces of the exporters: story checks, file names, labels and state symbols."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import GhostStoryError
+from ..errors import ExportError as ExportError  # re-exported: html.py and graph.py import it from here
+from ..names import file_name_part
 from ..vocabulary import ENDING_LABELS, FEAR_MAX, NIGHT_MINUTES
 
 # Colours per ending type, shared by the map and the HTML player so a reader learns them once.
@@ -70,12 +71,6 @@ _LABELS = {
 }
 
 
-class ExportError(GhostStoryError):
-    """A story cannot be exported in the asked format; ``str()`` is a one-line cause."""
-
-    exit_code = 1
-
-
 def labels(lang: str | None) -> dict[str, Any]:
     """UI words for a story language; Chinese variants share the zh words, everything else gets English."""
     return _LABELS["zh"] if (lang or "").lower().startswith("zh") else _LABELS["en"]
@@ -127,35 +122,11 @@ def lines_of(text: str) -> list[str]:
 
 
 # --- file names ---------------------------------------------------------------------------------
-_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
-_WINDOWS_RESERVED = {
-    "CON",
-    "PRN",
-    "AUX",
-    "NUL",
-    *(f"COM{i}" for i in range(1, 10)),
-    *(f"LPT{i}" for i in range(1, 10)),
-}
-_PART_BYTES = 90  # two parts plus an extension stay far below the 255-byte limit of common filesystems
-
-
-def safe_name_part(text: str, fallback: str = "story") -> str:
-    """One piece of a file name: Unicode letters and emoji kept; separators, control chars, dots at the ends
-    and Windows device names removed; cut on a character boundary to fit in _PART_BYTES of UTF-8."""
-    text = re.sub(r"\s+", " ", unicodedata.normalize("NFC", str(text)))
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf") or ch == "\u200d")
-    text = _UNSAFE.sub("_", text)
-    text = re.sub(r"\s+", "_", text.strip())
-    text = re.sub(r"\.{2,}", ".", text).strip("._ ")
-    text = re.sub(r"_{2,}", "_", text)
-    while len(text.encode("utf-8")) > _PART_BYTES:
-        text = text[:-1]
-    text = text.rstrip("._ ")
-    if not text:
-        return fallback
-    if text.split(".")[0].upper() in _WINDOWS_RESERVED:
-        text = "_" + text
-    return text
+def file_part(text: str, fallback: str) -> str:
+    """One piece of an export's file name: :func:`names.file_name_part` of the text (the one rule
+    checkpoints use too), or of ``fallback`` when the text is blank."""
+    text = " ".join(str(text).split())
+    return file_name_part(text or fallback)
 
 
 # --- the story -----------------------------------------------------------------------------------
@@ -306,7 +277,7 @@ def base_name(story: dict[str, Any]) -> str:
     info = story_info(story)
     title = str(info.get("title") or "").strip()
     city = str(info.get("city") or "").strip()
-    return safe_name_part(title or city or "story")
+    return file_part(title or city, "story")
 
 
 def display_title(story: dict[str, Any]) -> str:
