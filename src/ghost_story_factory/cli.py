@@ -7,19 +7,23 @@ import asyncio
 import os
 import signal
 import sys
+import unicodedata
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import orjson
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from . import __version__
 from .api import generate_story_async
+from .cli_text import fit, number, option_help, option_metavar, pad, text
 from .config import OPTIONS, Settings, check_name, load_settings, parse_characters
 from .errors import (
+    BatchPending,
     BudgetReached,
     GhostStoryError,
     InputError,
@@ -29,13 +33,14 @@ from .errors import (
     WriterError,
     WriterUnavailable,
 )
+from .export import FORMATS
 from .pregenerator.builder import Budget, TreeSettings
 from .pregenerator.checkpoints import CheckpointStore, list_unfinished
 from .pregenerator.progress import say
 from .pregenerator.story import GenerationResult
 from .screens import ConsoleProgress
 from .text import clean_text
-from .vocabulary import duration
+from .vocabulary import duration, ending_label
 from .wiring import make_writer, price_function, price_known
 
 RESUMABLE = (WriterError, Interrupted, BudgetReached, LibraryError)
@@ -46,46 +51,153 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="ghost-story", description="Pregenerate and play branching ghost stories.")
-    parser.add_argument("--version", action="version", version=f"ghost-story {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+OPTION = {option.name: option for option in OPTIONS}
+EXIT_CODES = (
+    "exit codes: 0 done; 1 other failure (one-line cause); 2 bad usage or input, nothing written; "
+    "3 budget stop (rerun with more to continue); 75 writer unavailable (rerun to continue); "
+    "130 interrupted (rerun to continue)"
+)
 
-    generate = commands.add_parser("generate", help="generate a story (resumes unfinished ones)")
-    generate.add_argument("--city", required=True)
+
+def _add_setting(parser: argparse.ArgumentParser, name: str) -> None:
+    """A setting from config.OPTIONS as a flag, its help saying what it takes and its default."""
+    option = OPTION[name]
+    flag = "--" + option.name.replace("_", "-")
+    if option.kind is bool:
+        parser.add_argument(
+            flag, dest=option.name, action="store_const", const=True, default=None, help=option_help(option)
+        )
+        return
+    parser.add_argument(
+        flag, dest=option.name, default=None, metavar=option_metavar(option), help=option_help(option)
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="ghost-story",
+        description="Pregenerate and play branching ghost stories. Run ghost-story COMMAND --help for a "
+        "command's options.",
+        epilog=EXIT_CODES,
+    )
+    parser.add_argument("--version", action="version", version=f"ghost-story {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    generate = commands.add_parser(
+        "generate",
+        help="generate a story (resumes an unfinished one of the same city)",
+        description="Write the story documents and one dialogue graph per character, then save the story to "
+        "the library. An unfinished generation of the city resumes; a city that already has a finished "
+        "story is refused unless --new is given.",
+        epilog=EXIT_CODES,
+    )
+    generate.add_argument(
+        "--city",
+        required=True,
+        help="the city the story is set in: any script, at most 200 characters, no / \\ or .. (required)",
+    )
     generate.add_argument(
         "--characters",
-        help='comma-separated names, each with an optional ":role", e.g. "书生:落第的读书人,船娘"; '
-        "empty = the writer proposes them; a name without a role gets one from the plan",
+        help='comma-separated names (, ， or 、), each with an optional ":role", e.g. '
+        '"书生:落第的读书人,船娘"; at most 8; empty = the writer proposes 2-4; a name without a role gets '
+        "one from the plan [default: empty]",
+    )
+    generate.add_argument(
+        "--new",
+        action="store_true",
+        help="write another story for a city that already has one in the library (without it the command "
+        "refuses, so nothing is paid twice by mistake)",
     )
     for option in OPTIONS:
-        flag = "--" + option.name.replace("_", "-")
-        generate.add_argument(flag, dest=option.name, default=None, help=f"{option.help} [{option.env}]")
+        _add_setting(generate, option.name)
     generate.add_argument(
         "--estimate", action="store_true", help="print the estimate (calls, tokens, cost, time) and exit"
     )
     generate.add_argument("--yes", action="store_true", help="accepted for scripts: generate never asks")
-    generate.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    generate.add_argument(
+        "--json", action="store_true", help="print one JSON object at the end (the screens go to stderr)"
+    )
 
-    status = commands.add_parser("status", help="unfinished generations in the checkpoint folder")
-    status.add_argument("--checkpoint-dir", dest="checkpoint_dir")
-    status.add_argument("--json", action="store_true")
+    status = commands.add_parser(
+        "status",
+        help="unfinished generations in the checkpoint folder",
+        description="List the unfinished generations in the checkpoint folder (and any pending batches); "
+        "rerun generate with the same city to continue one.",
+    )
+    _add_setting(status, "checkpoint_dir")
+    _add_setting(status, "lang")
+    status.add_argument("--json", action="store_true", help="print the list as JSON")
 
-    listing = commands.add_parser("list", help="stories in the library")
-    listing.add_argument("--db")
-    listing.add_argument("--json", action="store_true")
+    listing = commands.add_parser(
+        "list",
+        help="stories in the library, with their reports",
+        description="Every story in the library, newest first: id, title, city, language, date, writer, "
+        "cost, and per character its nodes, endings, main path and play minutes.",
+    )
+    _add_setting(listing, "db")
+    _add_setting(listing, "lang")
+    listing.add_argument(
+        "--json", action="store_true", help="print the summaries as JSON (one object per story)"
+    )
 
-    play = commands.add_parser("play", help="play a story in the terminal")
-    play.add_argument("story_id", nargs="?", type=_story_id)
-    play.add_argument("--character")
-    play.add_argument("--db")
+    show = commands.add_parser(
+        "show",
+        help="a story's documents, plans and reports",
+        description="Print a story's documents (synopsis, game design, lore, main story), each character's "
+        "plan (beats, planned endings, clues, flags, items) and its report.",
+    )
+    show.add_argument("story_id", type=_story_id, metavar="ID", help="the story's id (from list)")
+    _add_setting(show, "db")
+    _add_setting(show, "lang")
 
-    export = commands.add_parser("export", help="export a story")
-    export.add_argument("story_id", type=_story_id)
-    export.add_argument("--format", default="json")
-    export.add_argument("--character")
-    export.add_argument("-o", "--output")
-    export.add_argument("--db")
+    play = commands.add_parser(
+        "play",
+        help="play a story in the terminal",
+        description="Play a character's graph under the runtime rules; without ID, pick a story from a menu.",
+    )
+    play.add_argument(
+        "story_id", nargs="?", type=_story_id, metavar="ID", help="the story's id (from list); omit to pick"
+    )
+    play.add_argument(
+        "--character", help="the character to play, by name or number [default: ask when there are several]"
+    )
+    _add_setting(play, "db")
+
+    export = commands.add_parser(
+        "export",
+        help="export a story: " + " / ".join(FORMATS),
+        description="Write a story for a game engine, a browser or as a map. Formats: json (the whole story), "
+        "ink, yarn, twee (one file per character), html (one file that plays in a browser), dot, mermaid, "
+        "png, svg (a map of each character's graph). Without -o the file goes to stdout when stdout is a "
+        "pipe or a file, and into the current folder when it is a terminal.",
+    )
+    export.add_argument("story_id", type=_story_id, metavar="ID", help="the story's id (from list)")
+    export.add_argument(
+        "--format",
+        choices=FORMATS,
+        metavar="{" + ",".join(FORMATS) + "}",
+        help="the export format (required; without it the formats are listed): " + ", ".join(FORMATS),
+    )
+    export.add_argument("--character", help="export only this character [default: all]")
+    export.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE_OR_DIR",
+        help="where to write: a file, or a folder (ending in /) "
+        "for several files [default: stdout when it is not a terminal, else the current folder]",
+    )
+    _add_setting(export, "db")
+    _add_setting(export, "lang")
+
+    delete = commands.add_parser(
+        "delete",
+        help="delete a story from the library",
+        description="Delete a story and its characters from the library, after asking (y/N).",
+    )
+    delete.add_argument("story_id", type=_story_id, metavar="ID", help="the story's id (from list)")
+    delete.add_argument("--yes", action="store_true", help="delete without asking")
+    _add_setting(delete, "db")
+    _add_setting(delete, "lang")
     return parser
 
 
@@ -95,20 +207,41 @@ def _story_id(text: str) -> int:
     return int(text)
 
 
+def _lang_hint(argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """The screen language before the settings are read (for an error in the arguments themselves)."""
+    for index, arg in enumerate(argv):
+        if arg == "--lang" and index + 1 < len(argv):
+            return "en" if argv[index + 1].strip() == "en" else "zh"
+        if arg.startswith("--lang="):
+            return "en" if arg.partition("=")[2].strip() == "en" else "zh"
+    return "en" if env.get("GSF_LANG", "").strip() == "en" else str(OPTION["lang"].default)
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
+    argv = list(sys.argv[1:] if argv is None else argv)
+    lang = _lang_hint(argv, env)
     err = Console(stderr=True, highlight=False)
     try:
         args = build_parser().parse_args(argv)
         flags = {k: v for k, v in vars(args).items() if v is not None}
         settings = load_settings(flags, env)
-        handler = {"generate": _generate, "status": _status, "list": _list, "play": _play, "export": _export}
+        lang = settings.lang
+        handler = {
+            "generate": _generate,
+            "status": _status,
+            "list": _list,
+            "show": _show,
+            "play": _play,
+            "export": _export,
+            "delete": _delete,
+        }
         return handler[args.command](args, settings, env)
     except GhostStoryError as exc:
-        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        err.print(text(lang, "error", text=exc), markup=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
-        err.print("interrupted", markup=False)
+        err.print(text(lang, "interrupted"), markup=False)
         return 130
 
 
@@ -121,7 +254,10 @@ def _generate(args: argparse.Namespace, settings: Settings, env: Mapping[str, st
         city = check_name(args.city, "city")
         characters = parse_characters(args.characters)
         if settings.checkpoint_dir.exists() and not settings.checkpoint_dir.is_dir():
-            raise InputError(f"--checkpoint-dir {settings.checkpoint_dir} exists and is not a folder")
+            raise InputError(text(settings.lang, "checkpoint_dir_file", path=settings.checkpoint_dir))
+        unfinished = _has_checkpoints(CheckpointStore(settings.checkpoint_dir, city, progress.warn))
+        if not (args.new or args.estimate or unfinished):
+            _refuse_a_finished_city(settings, city)
         writer = make_writer(settings, env, on_event=progress.writer_event)
         cost = price_function(settings, writer)
         _check_budget(settings, writer, cost)
@@ -170,7 +306,12 @@ def _generate(args: argparse.Namespace, settings: Settings, env: Mapping[str, st
                 stop=stop,
             )
 
-        result = asyncio.run(_run_with_signals(run, writer, out, progress))
+        result = asyncio.run(_run_with_signals(run, writer, out, progress, settings.lang))
+    except BatchPending as exc:
+        out.print(text(settings.lang, "batch", lines=exc.lines), markup=False, soft_wrap=True)
+        if args.json:
+            print(orjson.dumps({"batch_pending": True, "batches": exc.batches, "lines": exc.lines}).decode())
+        return 0
     except GhostStoryError as exc:
         return _failed(exc, args, settings, store)
     _show_result(result, out, settings, writer)
@@ -187,14 +328,26 @@ def _generate(args: argparse.Namespace, settings: Settings, env: Mapping[str, st
     return 0
 
 
+def _refuse_a_finished_city(settings: Settings, city: str) -> None:
+    """A city with a finished story is not written (and paid for) again without --new."""
+    if not settings.db.is_file():  # no library yet, or not a file: the save reports that
+        return
+    from .library import Library
+
+    with Library(settings.db, read_only=True) as library:
+        found = library.find_city(city)
+    if found:
+        quoted = (f"#{sid}{text(settings.lang, 'quote', title=clean_text(title))}" for sid, title in found)
+        stories = text(settings.lang, "sep").join(quoted)
+        raise InputError(text(settings.lang, "exists", city=city, stories=stories, id=found[-1][0]))
+
+
 def _check_budget(settings: Settings, writer: Any, cost: Any) -> None:
     """A budget in USD needs a price: refuse it before any call when none is known."""
     if settings.budget_usd is None or price_known(settings, writer, cost):
         return
     raise InputError(
-        f"--budget-usd {settings.budget_usd:g}: no price is known for the model {writer.model!r}, so the "
-        'budget could not be enforced; pass its price with --price "input,cached,output" (USD per 1M '
-        "tokens), or limit tokens with --max-tokens"
+        text(settings.lang, "budget_no_price", budget=number(settings.budget_usd), model=writer.model)
     )
 
 
@@ -225,9 +378,13 @@ def _estimate(
     )
     if settings.context_tokens and plan.largest + 512 > settings.context_tokens:
         raise InputError(
-            f"--context-tokens {settings.context_tokens}: the largest prompt ({plan.largest_kind}) is about "
-            f"{plan.largest} tokens and needs room for its reply; give the server a larger context or "
-            "lower --max-depth"
+            text(
+                settings.lang,
+                "context_small",
+                context=settings.context_tokens,
+                kind=plan.largest_kind,
+                largest=plan.largest,
+            )
         )
     from .writers.base import Usage
 
@@ -296,35 +453,25 @@ def _failed(
 ) -> int:
     """The one-line cause, "run again to continue" only when there is something to continue."""
     err = Console(stderr=True, highlight=False)
+    lang = settings.lang
     resumable = isinstance(exc, RESUMABLE) and _has_checkpoints(store)
-    err.print(_stop_line(exc, resumable), markup=False, soft_wrap=True)
+    err.print(_stop_line(exc, resumable, lang), markup=False, soft_wrap=True)
     if resumable:
-        err.print(
-            f"checkpoints are in {settings.checkpoint_dir}; run the same command again to continue",
-            markup=False,
-            soft_wrap=True,
-        )
+        err.print(text(lang, "resume_hint", folder=settings.checkpoint_dir), markup=False, soft_wrap=True)
     elif isinstance(exc, WriterUnavailable) and not isinstance(exc, InvalidReply):
-        err.print(
-            "nothing was saved: check that the server is up and the base URL, model and key are right, "
-            "then run the command again",
-            markup=False,
-            soft_wrap=True,
-        )
+        err.print(text(lang, "nothing_saved"), markup=False, soft_wrap=True)
     if args.json:
         print(orjson.dumps({"error": str(exc), "exit_code": exc.exit_code, "resumable": resumable}).decode())
     return exc.exit_code
 
 
-def _stop_line(exc: GhostStoryError, resumable: bool = True) -> str:
+def _stop_line(exc: GhostStoryError, resumable: bool = True, lang: str = "en") -> str:
     if isinstance(exc, BudgetReached):
-        more = " Rerun with a higher --budget-usd / --max-tokens to continue." if resumable else ""
-        return f"⏸  budget stop: {exc}.{more}"
+        line = text(lang, "budget_stop", text=str(exc).rstrip("."))
+        return f"{line} {text(lang, 'budget_more')}" if resumable else line
     if isinstance(exc, Interrupted):
-        return (
-            "⏸  interrupted: checkpoints saved." if resumable else "⏸  interrupted before anything was saved."
-        )
-    return f"error: {exc}"
+        return text(lang, "stopped_saved" if resumable else "stopped_nothing")
+    return text(lang, "error", text=exc)
 
 
 async def _run_with_signals(
@@ -332,6 +479,7 @@ async def _run_with_signals(
     writer: Any,
     out: Console,
     progress: Any = None,
+    lang: str = "en",
 ) -> GenerationResult:
     """First Ctrl+C (or SIGTERM) stops gracefully; a second one exits at once.
 
@@ -343,11 +491,7 @@ async def _run_with_signals(
         if stop.is_set():
             os._exit(130)  # files on disk are whole: every write is atomic
         stop.set()
-        out.print(
-            "\n⏸  stopping: finishing calls in flight and saving checkpoints (Ctrl+C again to quit now)",
-            markup=False,
-            soft_wrap=True,
-        )
+        out.print(text(lang, "stopping"), markup=False, soft_wrap=True)
 
     async def heartbeat() -> None:
         started = loop.time()
@@ -369,24 +513,15 @@ async def _run_with_signals(
 
 
 def _show_result(result: GenerationResult, out: Console, settings: Settings, writer: Any) -> None:
+    lang = settings.lang
     if result.already_saved:
-        out.print(
-            f"✅ story already in the library (ID: {result.story_id}); finishing the cleanup", markup=False
-        )
+        out.print(text(lang, "already_saved", id=result.story_id), markup=False)
     else:
-        out.print(f"✅ saved to the library {settings.db} (ID: {result.story_id})", markup=False)
+        out.print(text(lang, "saved", db=settings.db, id=result.story_id), markup=False)
         meta = result.story["meta"]
         table = Table(title=Text(result.story["story"]["title"]))
-        for column in (
-            "character",
-            "nodes",
-            "depth",
-            "main path",
-            "minutes",
-            "endings in 1000 plays",
-            "fear~plan",
-        ):
-            table.add_column(column)
+        for key in ("character", "nodes", "depth", "path", "minutes", "mix", "fear"):
+            table.add_column(text(lang, f"col_{key}"))
         for character in result.story["characters"]:
             rep = character["report"]
             _row(
@@ -396,20 +531,34 @@ def _show_result(result: GenerationResult, out: Console, settings: Settings, wri
                 str(rep["max_depth"]),
                 str(rep["main_path_length"]),
                 str(rep["play_minutes_main_path"]),
-                ending_mix_text(rep, settings.lang),
+                ending_mix_text(rep, lang),
                 _correlation_text(rep),
             )
         out.print(table)
-        cost = meta["cost_usd"]
-        cost_text = "unknown price" if cost is None else f"${cost:.4f}"
         out.print(
-            f"tokens {meta['tokens']['total']} · {cost_text} · {meta['calls']} calls · "
-            f"{meta['elapsed_seconds']:.1f} s · writer {meta['backend']} ({meta['model']})",
+            text(
+                lang,
+                "totals",
+                tokens=meta["tokens"]["total"],
+                cost=_cost_text(meta.get("cost_usd"), lang, bool(meta.get("offline"))),
+                calls=meta["calls"],
+                seconds=meta["elapsed_seconds"],
+                backend=meta["backend"],
+                model=meta["model"],
+            ),
             markup=False,
         )
-    out.print(f"🗑️  removed {len(result.deleted)} checkpoint files", markup=False)
+    out.print(text(lang, "removed", count=len(result.deleted)), markup=False)
     for path in result.deleted:
         out.print(f"   - {path}", markup=False)
+
+
+def _cost_text(cost: Any, lang: str, offline: bool = False) -> str:
+    if offline:
+        return text(lang, "no_tokens")
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+        return f"${cost:.4f}"
+    return text(lang, "cost_unknown")
 
 
 def _result_json(result: GenerationResult, city: str, writer: Any, budget: Budget) -> dict[str, Any]:
@@ -428,35 +577,82 @@ def _result_json(result: GenerationResult, city: str, writer: Any, budget: Budge
     }
 
 
-# status, list, play, export -------------------------------------------------------------------
+# status, list, show, play, export, delete ----------------------------------------------------
 def _status(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> int:
     found = list_unfinished(settings.checkpoint_dir)
     if args.json:
         print(orjson.dumps(found).decode())
         return 0
+    lang = settings.lang
     out = Console(highlight=False)
     if not found:
-        out.print(f"no unfinished generations in {settings.checkpoint_dir}", markup=False)
+        out.print(text(lang, "status_none", folder=settings.checkpoint_dir), markup=False)
         return 0
-    table = Table(title=f"unfinished generations in {settings.checkpoint_dir}")
-    for column in ("city", "done", "nodes so far", "saved at"):
-        table.add_column(column)
+    table = Table(title=Text(text(lang, "status_title", folder=settings.checkpoint_dir)))
+    batches = any(item.get("batches") for item in found)
+    for key in ("city", "done", "so_far", "saved_at", *(["batches"] if batches else [])):
+        table.add_column(text(lang, f"col_{key}"))
     for item in found:
         if item.get("error"):
-            _row(table, item["file"], "?", item["error"], "")
+            error = text(lang, "unreadable") if item["error"] == "unreadable checkpoint" else item["error"]
+            _row(table, item.get("city") or item["file"], "?", error, "", *([""] if batches else []))
             continue
-        nodes = ", ".join(f"{name} {count}" for name, count in item["nodes"].items()) or "-"
-        _row(table, item["city"], f"{item['completed']}/{item['total']}", nodes, str(item["saved_at"]))
+        nodes = text(lang, "sep").join(f"{name} {count}" for name, count in item["nodes"].items()) or "-"
+        cells = [item["city"], f"{item['completed']}/{item['total']}", nodes, _date(item.get("saved_at"))]
+        if batches:
+            cells.append("\n".join(_batch_text(batch, lang) for batch in item.get("batches") or []) or "-")
+        _row(table, *cells)
     out.print(table)
     return 0
 
 
-def _open_library(settings: Settings) -> Any:
+def _batch_text(batch: dict[str, Any], lang: str) -> str:
+    age = batch.get("age_s")
+    return text(
+        lang,
+        "batch_line",
+        id=batch.get("id", "?"),
+        done=batch.get("done", 0),
+        lines=batch.get("lines", 0),
+        failed=batch.get("failed", 0),
+        age=duration(float(age)) if isinstance(age, (int, float)) else "?",
+    )
+
+
+def _date(value: Any) -> str:
+    """An ISO time as a writer reads it: 2026-12-02 04:50."""
+    return str(value or "")[:16].replace("T", " ")
+
+
+def _open_library(settings: Settings, write: bool = False) -> Any:
     from .library import Library
 
     if not settings.db.exists():
-        raise LibraryError(f"no story library at {settings.db} yet: generate a story first")
-    return Library(settings.db, read_only=True)
+        raise InputError(text(settings.lang, "no_library", db=settings.db))
+    return Library(settings.db, read_only=not write)
+
+
+def _get_story(library: Any, story_id: int, settings: Settings) -> dict[str, Any]:
+    from .library import UnknownStory
+
+    try:
+        story: dict[str, Any] = library.get(story_id)
+    except UnknownStory:
+        raise InputError(text(settings.lang, "no_story", id=story_id, db=settings.db)) from None
+    return story
+
+
+def _check_character(story: dict[str, Any], name: str | None, lang: str, numbers: bool = False) -> None:
+    """An unknown --character is bad input (exit 2) in every subcommand, said before anything is written."""
+    if name is None:
+        return
+    names = [str(c.get("name")) for c in story.get("characters") or [] if isinstance(c, dict)]
+    wanted = unicodedata.normalize("NFC", name).strip().casefold()
+    if any(unicodedata.normalize("NFC", known).casefold() == wanted for known in names):
+        return
+    if numbers and name.strip().isdigit() and 1 <= int(name.strip()) <= len(names):
+        return
+    raise InputError(text(lang, "no_character", name=name, names=text(lang, "sep").join(names)))
 
 
 def _list(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> int:
@@ -468,18 +664,176 @@ def _list(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) 
     if args.json:
         print(orjson.dumps(stories).decode())
         return 0
+    lang = settings.lang
     out = Console(highlight=False)
     if not stories:
-        out.print(f"the library {settings.db} has no stories yet", markup=False)
+        out.print(text(lang, "list_empty", db=settings.db), markup=False)
         return 0
-    table = Table(title=f"stories in {settings.db}")
-    for column in ("id", "city", "title", "characters", "writer", "created"):
-        table.add_column(column)
+    for line in list_lines(stories, lang, out.width, settings.db):
+        out.print(Text(line), soft_wrap=True)  # each line is already fitted to the width
+    return 0
+
+
+def list_lines(stories: Sequence[dict[str, Any]], lang: str, width: int, db: Path | str = "") -> list[str]:
+    """The library as a writer reads it, every line at most ``width`` cells: per story a line with its id
+    and title, one with city, language, date, writer and cost, and one per character with its report."""
+    width = max(width, 20)
+    lines = [fit(text(lang, "list_title", db=db, count=len(stories)), width)]
     for story in stories:
-        names = ", ".join(_character_summary(c) for c in story["characters"])
-        writer = "offline writer" if story.get("offline") else str(story.get("backend"))
-        _row(table, str(story["id"]), story["city"], story["title"], names, writer, str(story["created_at"]))
-    out.print(table)
+        title = clean_text(str(story.get("title") or ""))
+        lines.append("")
+        lines.append(fit(f"#{story['id']}{text(lang, 'quote', title=title)}", width))
+        offline = bool(story.get("offline"))
+        writer = (
+            text(lang, "offline_writer")
+            if offline
+            else " ".join(str(part) for part in (story.get("backend"), story.get("model")) if part)
+        )
+        story_lang = str(story.get("lang") or "")
+        facts = [
+            clean_text(str(story.get("city") or "")),
+            text(lang, f"lang_{story_lang}") if story_lang in ("zh", "en") else story_lang,
+            _date(story.get("created_at")),
+            clean_text(writer),
+            _cost_text(story.get("cost_usd"), lang, offline),
+        ]
+        lines.append(fit("   " + " · ".join(part for part in facts if part), width))
+        characters = [c for c in story.get("characters") or [] if isinstance(c, dict)]
+        names = [clean_text(str(c.get("name") or "")) for c in characters]
+        column = min(max((cell_len(name) for name in names), default=0), max(8, width // 4))
+        for name, character in zip(names, characters, strict=True):
+            report = character.get("report") or {}
+            stats = (
+                text(
+                    lang,
+                    "char_line",
+                    nodes=report.get("nodes", "?"),
+                    endings=report.get("endings", "?"),
+                    path=report.get("main_path_length", "?"),
+                    minutes=number(report.get("play_minutes_main_path") or 0),
+                )
+                if report
+                else ""
+            )
+            lines.append(fit(f"   {pad(name, column)}  {stats}".rstrip(), width))
+    return lines
+
+
+def _show(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> int:
+    from .model import load_story
+
+    lang = settings.lang
+    with _open_library(settings) as library:
+        raw = _get_story(library, args.story_id, settings)
+    story = load_story(raw)
+    out = Console(highlight=False)
+    info, meta = story.story, story.meta
+
+    def say(line: str = "", style: str = "") -> None:
+        out.print(Text(clean_text(line), style=style))
+
+    story_lang = text(lang, f"lang_{info.lang}") if info.lang in ("zh", "en") else info.lang
+    date = _date(meta.get("finished_at") or meta.get("generated_at") or meta.get("started_at"))
+    say(
+        text(
+            lang, "show_title", id=args.story_id, title=info.title, city=info.city, lang=story_lang, date=date
+        ),
+        "bold",
+    )
+    offline = bool(meta.get("offline"))
+    tokens: dict[str, Any] = meta["tokens"] if isinstance(meta.get("tokens"), dict) else {}
+    writer = text(lang, "offline_writer") if offline else f"{meta.get('backend')} ({meta.get('model')})"
+    say(
+        text(
+            lang,
+            "show_meta",
+            writer=writer,
+            cost=_cost_text(meta.get("cost_usd"), lang, offline),
+            tokens=tokens.get("total", "?"),
+            calls=meta.get("calls", "?"),
+        ),
+        "dim",
+    )
+    for key in ("synopsis", "game_design", "lore", "main_story"):
+        value = getattr(info, key)
+        if value:
+            say()
+            say(text(lang, key), "bold")
+            say(value)
+    if info.scenes:
+        say()
+        say(text(lang, "scenes"), "bold")
+        say(text(lang, "sep").join(info.scenes))
+    for character in story.characters:
+        say()
+        say(text(lang, "character", name=character.name), "bold underline")
+        if character.role:
+            say(text(lang, "role", role=character.role))
+        if character.description:
+            say(character.description)
+        if character.plan is not None:
+            plan = character.plan
+            say(text(lang, "plan"), "bold")
+            for beat in plan.beats:
+                say(
+                    "  "
+                    + text(
+                        lang,
+                        "beat",
+                        depth=beat.depth,
+                        title=beat.title,
+                        tension=beat.tension,
+                        summary=beat.summary,
+                    )
+                )
+            for ending in plan.endings:
+                say(
+                    "  "
+                    + text(
+                        lang,
+                        "planned_ending",
+                        label=ending_label(ending.type, lang),
+                        title=ending.title,
+                        low=ending.from_depth,
+                        high=ending.to_depth,
+                        leads=ending.leads_there,
+                    )
+                )
+            for position, clue in enumerate(plan.clues, 1):
+                say("  " + text(lang, "clue", number=position, text=clue))
+            for term in plan.flags:
+                say("  " + text(lang, "flag", name=term.name, meaning=term.meaning))
+            for term in plan.items:
+                say("  " + text(lang, "item", name=term.name, meaning=term.meaning))
+        if character.report is not None:
+            report = character.report.model_dump()
+            say(text(lang, "report"), "bold")
+            say(
+                "  "
+                + text(
+                    lang,
+                    "char_line",
+                    nodes=report["nodes"],
+                    endings=report["endings"],
+                    path=report["main_path_length"],
+                    minutes=number(report["play_minutes_main_path"]),
+                )
+            )
+            kinds = text(lang, "sep").join(
+                f"{ending_label(kind, lang)} {count}" for kind, count in report["endings_by_type"].items()
+            )
+            say("  " + text(lang, "endings_by_type", mix=kinds or "-"))
+            if report.get("playtest"):
+                say(
+                    "  "
+                    + text(
+                        lang,
+                        "playtest",
+                        plays=report["playtest"]["plays"],
+                        mix=ending_mix_text(report, lang),
+                        rho=_correlation_text(report),
+                    )
+                )
     return 0
 
 
@@ -489,25 +843,11 @@ def _row(table: Table, *cells: Any) -> None:
     table.add_row(*(Text(clean_text(str(cell))) for cell in cells))
 
 
-def _character_summary(character: dict[str, Any]) -> str:
-    report = character.get("report") or {}
-    if not report:
-        return str(character["name"])
-    summary = f"{character['name']} ({report.get('nodes')} nodes, path {report.get('main_path_length')}"
-    if report.get("playtest"):
-        summary += (
-            f"; plays end {ending_mix_text(report, 'en', top=3)}; fear~plan {_correlation_text(report)}"
-        )
-    return summary + ")"
-
-
 def ending_mix_text(report: dict[str, Any], lang: str, top: int = 4) -> str:
     """The ending mix of the report's random plays, most frequent first, as labels and percentages."""
-    from .vocabulary import ending_label
-
     mix = (report.get("playtest") or {}).get("ending_mix") or {}
     ranked = sorted(mix.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
-    return ", ".join(f"{ending_label(kind, lang)} {share:.0%}" for kind, share in ranked) or "-"
+    return text(lang, "sep").join(f"{ending_label(kind, lang)} {share:.0%}" for kind, share in ranked) or "-"
 
 
 def _correlation_text(report: dict[str, Any]) -> str:
@@ -525,25 +865,33 @@ def _play(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) 
             story_id = choose_story(library.list(), input, out)
             if story_id is None:
                 return 0
-        story = library.get(story_id)
+        story = _get_story(library, story_id, settings)
+    _check_character(story, args.character, settings.lang, numbers=True)
     try:
         play(story, args.character, input_fn=input, out=out)
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    except EOFError:
+        return 0
     return 0
 
 
 def _export(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> int:
     from .export import render
 
+    lang = settings.lang
+    if args.format is None and args.output is None:
+        raise InputError(text(lang, "export_choose", formats=", ".join(FORMATS), id=args.story_id))
     with _open_library(settings) as library:
-        story = library.get(args.story_id)
-    files = render(story, args.format, args.character)
-    if args.output is None and len(files) == 1:
+        story = _get_story(library, args.story_id, settings)
+    _check_character(story, args.character, lang)
+    files = render(story, args.format or "json", args.character)
+    if args.output is None and len(files) == 1 and not sys.stdout.isatty():
         sys.stdout.buffer.write(files[0][1])
+        sys.stdout.flush()
         return 0
     target = Path(args.output or ".")
-    if len(files) == 1 and not target.is_dir() and not str(args.output).endswith(os.sep):
+    if len(files) == 1 and not target.is_dir() and not str(args.output).endswith(("/", os.sep)):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(files[0][1])
         written = [target]
@@ -553,8 +901,37 @@ def _export(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]
         for name, content in files:
             (target / name).write_bytes(content)
             written.append(target / name)
+    err = Console(stderr=True, highlight=False)
     for path in written:
-        print(path, file=sys.stderr)
+        err.print(text(lang, "written", path=path), markup=False, soft_wrap=True)
+    return 0
+
+
+def _delete(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> int:
+    lang = settings.lang
+    with _open_library(settings, write=True) as library:
+        summary = next((s for s in library.list() if s["id"] == args.story_id), None)
+        if summary is None:
+            raise InputError(text(lang, "no_story", id=args.story_id, db=settings.db))
+        title = clean_text(str(summary.get("title") or ""))
+        if not args.yes:
+            question = text(
+                lang,
+                "delete_ask",
+                id=args.story_id,
+                title=title,
+                city=clean_text(str(summary.get("city") or "")),
+                count=len(summary.get("characters") or []),
+            )
+            try:
+                answer = input(question)
+            except EOFError:
+                answer = ""
+            if answer.strip().lower() not in ("y", "yes", "是"):
+                Console(stderr=True, highlight=False).print(text(lang, "not_deleted"), markup=False)
+                return 1
+        library.delete(args.story_id)
+    Console(highlight=False).print(text(lang, "deleted", id=args.story_id, title=title), markup=False)
     return 0
 
 

@@ -6,6 +6,7 @@ import builtins
 import os
 import sqlite3
 import threading
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
@@ -20,6 +21,17 @@ from .model import load_story
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x47534631  # "GSF1" in the SQLite header: this file is a Ghost Story Factory library
 DEFAULT_TIMEOUT_S = 5.0
+
+
+class UnknownStory(LibraryError):
+    """No story has this id: the caller named a story that is not there (bad input, exit code 2)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, story_id: int) -> None:
+        super().__init__(message)
+        self.story_id = story_id
+
 
 # Character keys with a column of their own. A key whose value is not of the column's type (None, say)
 # is kept, like any unknown key, in the ``extra`` JSON column, so ``get`` returns exactly what was saved;
@@ -293,6 +305,17 @@ class Library:
             row = self._db.execute("SELECT id FROM stories WHERE run_id = ?", (run_id,)).fetchone()
         return int(row[0]) if row else None
 
+    def find_city(self, city: str) -> builtins.list[tuple[int, str]]:
+        """(id, title) of the stories set in ``city`` (same name ignoring case and Unicode form), oldest first."""
+        wanted = unicodedata.normalize("NFC", city).strip().casefold()
+        with self._lock, self._errors("read"):
+            rows = self._db.execute("SELECT id, city, title FROM stories ORDER BY id").fetchall()
+        return [
+            (int(story_id), str(title))
+            for story_id, name, title in rows
+            if unicodedata.normalize("NFC", str(name)).strip().casefold() == wanted
+        ]
+
     def get(self, story_id: int) -> dict[str, Any]:
         """The story dict exactly as it was saved."""
         with self._lock, self._errors("read"):
@@ -307,7 +330,7 @@ class Library:
                     (int(story_id),),
                 ).fetchall()
         if row is None:
-            raise LibraryError(f"no story with id {story_id} in {self.path}")
+            raise UnknownStory(f"no story with id {story_id} in {self.path}", int(story_id))
         try:
             story: dict[str, Any] = {"meta": orjson.loads(row[0]), "story": orjson.loads(row[1])}
             characters = []
@@ -335,8 +358,9 @@ class Library:
     def list(self) -> builtins.list[dict[str, Any]]:
         """Summaries of every story, newest first.
 
-        Each has id, run_id, city, title, lang, created_at, backend, model, offline and characters
-        (a list of ``{"name", "role", "is_protagonist", "report"}``, story order); trees are not loaded.
+        Each has id, run_id, city, title, lang, created_at, backend, model, offline, tokens (the
+        run's total, None when not recorded), cost_usd (None when unknown), calls and characters (a list
+        of ``{"name", "role", "is_protagonist", "report"}``, story order); trees are not loaded.
         """
         with self._lock, self._errors("read"):
             conn = self._db
@@ -369,6 +393,7 @@ class Library:
         summaries = []
         for story_id, run_id, city, title, lang, created_at, meta_text in stories:
             meta = orjson.loads(meta_text)
+            tokens = meta.get("tokens")
             summaries.append(
                 {
                     "id": story_id,
@@ -380,6 +405,9 @@ class Library:
                     "backend": meta.get("backend"),
                     "model": meta.get("model"),
                     "offline": bool(meta.get("offline", False)),
+                    "tokens": tokens.get("total") if isinstance(tokens, dict) else None,
+                    "cost_usd": meta.get("cost_usd"),
+                    "calls": meta.get("calls"),
                     "characters": by_story.get(story_id, []),
                 }
             )
@@ -392,7 +420,7 @@ class Library:
             with self._transaction(conn):
                 cursor = conn.execute("DELETE FROM stories WHERE id = ?", (int(story_id),))
         if cursor.rowcount == 0:
-            raise LibraryError(f"no story with id {story_id} in {self.path}")
+            raise UnknownStory(f"no story with id {story_id} in {self.path}", int(story_id))
 
     def close(self) -> None:
         """Close the file; closing twice is harmless."""
