@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the export tests need on a fresh machine: the pinned node packages in tools/export-check
-# (npm ci) and, when running as root, Debian's chromium, graphviz and fonts for CJK text and emoji.
+# (npm ci), Mermaid 11 (npm, into a cache folder outside the repo: ${GSF_MERMAID_DIR:-~/.cache/
+# ghost-story-factory/mermaid-VERSION}) and, when running as root, Debian's chromium, graphviz and fonts for
+# CJK text and emoji.
 # Quiet and idempotent: a second run only checks and returns in about a second. It never fails the run
 # because a registry is unreachable; the export tests then skip with the reason instead.
 set -uo pipefail
@@ -21,6 +23,20 @@ else
             cp "$check_dir/package-lock.json" "$stamp"
         else
             warn "npm ci in tools/export-check failed (registry unreachable?); node-based export tests will skip"
+        fi
+    fi
+    # Mermaid, pinned: the map tests render every exported Mermaid diagram with it in headless Chromium,
+    # loading dist/mermaid.min.js from this folder (no network). Keep the version in step with
+    # tests/test_map_mermaid.py.
+    mermaid_version="11.17.2"
+    mermaid_dir="${GSF_MERMAID_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ghost-story-factory/mermaid-$mermaid_version}"
+    if [[ ! -f "$mermaid_dir/node_modules/mermaid/dist/mermaid.min.js" ]]; then
+        echo "setup_test_tools: installing mermaid@$mermaid_version into $mermaid_dir" \
+             "(the map tests render the Mermaid export with it in headless Chromium)" >&2
+        mkdir -p "$mermaid_dir"
+        if ! npm install --prefix "$mermaid_dir" --no-save --no-audit --no-fund --ignore-scripts \
+                --loglevel=error "mermaid@$mermaid_version" >/dev/null 2>&1; then
+            warn "npm install mermaid@$mermaid_version failed (registry unreachable?); the Mermaid render test will skip"
         fi
     fi
 fi

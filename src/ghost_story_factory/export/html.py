@@ -16,9 +16,15 @@ from ._common import (
     ExportError,
     Move,
     display_title,
+    excerpt,
+    is_cjk,
     labels,
     story_info,
 )
+from .graph import distinct_lines, map_words, node_depths
+
+# The map view's node label: the sentence that tells the node apart, cut short (a CJK character is wider).
+_MAP_LABEL_CHARS = {True: 36, False: 60}
 
 
 def embed_json(value: Any) -> str:
@@ -50,8 +56,11 @@ def _choice_data(move: Move) -> dict[str, Any]:
     }
 
 
-def _character_data(char: Character) -> dict[str, Any]:
+def _character_data(char: Character, lang: str | None) -> dict[str, Any]:
     opening = char.opening()
+    depths = node_depths(char)
+    keys = distinct_lines(char)
+    limit = _MAP_LABEL_CHARS[is_cjk(lang)]
     return {
         "name": char.name,
         "role": char.role,
@@ -73,6 +82,8 @@ def _character_data(char: Character) -> dict[str, Any]:
                 "scene": char.scene(nid),
                 "choices": [_choice_data(move) for move in char.moves(nid)],
                 "ending": char.nodes[nid].get("ending") or None,
+                "depth": depths[nid],
+                "label": excerpt(keys[nid], limit),
             }
             for nid in char.order
         },
@@ -88,8 +99,9 @@ def _player_data(story: dict[str, Any], chars: list[Character]) -> dict[str, Any
         "lang": str(lang or ""),
         "synopsis": str(info.get("synopsis") or ""),
         "labels": labels(lang),
+        "mapLabels": map_words(lang),
         "endingColors": {**ENDING_COLORS, "": OTHER_ENDING_COLOR},
-        "characters": [_character_data(char) for char in chars],
+        "characters": [_character_data(char, lang) for char in chars],
     }
 
 

@@ -4,11 +4,15 @@
 // never past 04:00, flags set, items kept once found); fear >= 100 sends the player to the shared
 // fear_collapse ending, else 04:00 to the shared dawn ending (unless the choice already leads to an ending
 // of that kind); otherwise the choice's bridge is shown before the next node's narrative.
+// The map view draws the character's graph as SVG (depth as columns), highlights the nodes and choices of
+// this play, zooms and pans, and shows a clicked node's narrative. Story text only ever goes in through
+// textContent, so markup in a narrative stays text.
 (function () {
   "use strict";
   var FEAR_MAX = 100, NIGHT_MINUTES = 240;
   var data = JSON.parse(document.getElementById("story-data").textContent);
-  var L = data.labels;
+  var L = data.labels, M = data.mapLabels;
+  var SVG_NS = "http://www.w3.org/2000/svg";
   var app = document.getElementById("app");
   // One play: character index, the player's state, the text of the last choice, the bridge to show and
   // which rule (if any) replaced the choice's target.
@@ -55,7 +59,7 @@
       ci: ci,
       state: { node: c.root, fear: o.fear, truth: o.truth, familiarity: o.familiarity, time: o.time,
                scene: o.scene, flags: Object.assign({}, o.flags), items: o.items.slice() },
-      chosen: null, bridge: "", redirected: null
+      chosen: null, bridge: "", redirected: null, visited: [c.root]
     };
     render();
   }
@@ -78,6 +82,7 @@
     play.chosen = ch.text;
     play.bridge = redirected ? "" : ch.bridge;
     play.redirected = redirected;
+    play.visited.push(target);
     render();
   }
 
@@ -94,7 +99,10 @@
     var itemNodes = s.items.length ? s.items.map(function (t) { return el("span", { "class": "chip", text: t }); })
                                    : [document.createTextNode(L.none)];
     return el("section", { id: "state", "aria-label": "state" }, [
-      el("div", { "class": "who", text: c.name }),
+      el("div", { "class": "who" }, [
+        document.createTextNode(c.name),
+        el("button", { id: "open-map", "class": "small", type: "button", onclick: openMap, text: M.map })
+      ]),
       el("div", { "class": "meters" }, [
         meter("fear", L.fear, s.fear, "var(--fear)"), meter("truth", L.truth, s.truth, "var(--truth)"),
         meter("familiarity", L.familiarity, s.familiarity, "var(--fam)")
@@ -146,6 +154,146 @@
         [el("span", { "class": "num", text: String(i + 1) + "." }), document.createTextNode(ch.text)]));
     });
     app.appendChild(list);
+  }
+
+  // --- the map view ----------------------------------------------------------------------------
+  var COL = 190, ROW = 58, BOX_W = 160, BOX_H = 42, PAD = 24;
+  var LABEL_CHARS = /^zh/i.test(data.lang) ? 11 : 22; // what fits in a box at 12px
+
+  function svg(tag, attrs) {
+    var node = document.createElementNS(SVG_NS, tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "text") node.textContent = attrs[k]; else node.setAttribute(k, String(attrs[k]));
+    });
+    return node;
+  }
+  function short(text, limit) {
+    var flat = String(text || "").replace(/\s+/g, " ").trim();
+    return flat.length <= limit ? flat : flat.slice(0, limit - 1) + "…";
+  }
+
+  // Columns by depth, rows in the order the nodes come (breadth first from the root).
+  function layout(c) {
+    var columns = {}, pos = {}, width = 0, height = 0;
+    Object.keys(c.nodes).forEach(function (id) {
+      var d = c.nodes[id].depth, row = (columns[d] = (columns[d] || 0) + 1) - 1;
+      pos[id] = { x: PAD + d * COL, y: PAD + row * ROW };
+      width = Math.max(width, pos[id].x + BOX_W + PAD);
+      height = Math.max(height, pos[id].y + BOX_H + PAD);
+    });
+    return { pos: pos, width: width, height: height };
+  }
+
+  function openMap() {
+    var c = data.characters[play.ci], geo = layout(c);
+    var visited = {}, walked = {};
+    play.visited.forEach(function (id, i) {
+      visited[id] = true;
+      if (i) walked[play.visited[i - 1] + "\u0000" + id] = true;
+    });
+    var current = play.visited[play.visited.length - 1];
+    clear();
+    var view = { k: 1, x: 0, y: 0 };
+    var box = el("div", { id: "map-box" });
+    var canvas = svg("svg", { role: "img", "aria-label": M.map, width: "100%", height: "100%" });
+    var viewport = svg("g", { "class": "viewport" });
+    canvas.appendChild(viewport);
+    var edges = svg("g", { "class": "map-edges" }), nodes = svg("g", { "class": "map-nodes" });
+    viewport.appendChild(edges); viewport.appendChild(nodes);
+    Object.keys(c.nodes).forEach(function (id) {
+      var n = c.nodes[id], p = geo.pos[id];
+      n.choices.forEach(function (ch) {
+        var q = geo.pos[ch.next], on = walked[id + "\u0000" + ch.next];
+        if (!q) return;
+        var x1 = p.x + BOX_W, y1 = p.y + BOX_H / 2, x2 = q.x, y2 = q.y + BOX_H / 2, mid = (x1 + x2) / 2;
+        if (x2 <= x1) { x2 = q.x + BOX_W / 2; y2 = q.y + (q.y > p.y ? 0 : BOX_H); mid = x1 + COL / 3; }
+        edges.appendChild(svg("path", {
+          "class": "map-edge" + (on ? " visited" : ""), "data-from": id, "data-to": ch.next,
+          d: "M" + x1 + "," + y1 + " C" + mid + "," + y1 + " " + mid + "," + y2 + " " + x2 + "," + y2
+        }));
+      });
+      var g = svg("g", { "class": "map-node" + (visited[id] ? " visited" : "") + (id === current ? " current" : ""),
+                         "data-node": id, transform: "translate(" + p.x + "," + p.y + ")", tabindex: "0" });
+      var rect = svg("rect", { width: BOX_W, height: BOX_H, rx: 6 });
+      if (n.ending) rect.style.fill = color(n.ending.type);
+      g.appendChild(rect);
+      var ink1 = n.ending ? ink(color(n.ending.type)) : null;
+      var t1 = svg("text", { x: 8, y: 16, "class": "map-id", text: id });
+      var t2 = svg("text", { x: 8, y: 33, text: short(n.ending ? n.ending.title || n.label : n.label, LABEL_CHARS) });
+      if (ink1) { t1.style.fill = ink1; t2.style.fill = ink1; }
+      g.appendChild(t1); g.appendChild(t2);
+      g.appendChild(svg("title", { text: id + " · " + n.label }));
+      nodes.appendChild(g);
+    });
+    // Drawn last so the walked path sits on top of the other choices.
+    [].slice.call(edges.querySelectorAll(".visited")).forEach(function (e) { edges.appendChild(e); });
+    box.appendChild(canvas);
+
+    var reader = el("section", { id: "map-reader", "aria-live": "polite" }, [el("p", { "class": "hint", text: M.map_hint })]);
+    function apply() {
+      viewport.setAttribute("transform", "translate(" + view.x.toFixed(1) + "," + view.y.toFixed(1) + ") scale(" + view.k.toFixed(4) + ")");
+    }
+    function fit() {
+      var w = box.clientWidth || 800, h = box.clientHeight || 500;
+      view.k = Math.min(w / geo.width, h / geo.height, 1);
+      view.x = (w - geo.width * view.k) / 2; view.y = (h - geo.height * view.k) / 2;
+      apply();
+    }
+    function zoom(factor, cx, cy) {
+      var k = Math.max(0.05, Math.min(4, view.k * factor));
+      if (cx === undefined) { cx = (box.clientWidth || 800) / 2; cy = (box.clientHeight || 500) / 2; }
+      view.x = cx - (cx - view.x) * (k / view.k); view.y = cy - (cy - view.y) * (k / view.k); view.k = k;
+      apply();
+    }
+    function read(id) {
+      var n = c.nodes[id];
+      while (reader.firstChild) reader.removeChild(reader.firstChild);
+      reader.setAttribute("data-node", id);
+      reader.appendChild(el("h3", { text: id + (visited[id] ? " ✓" : "") }));
+      if (n.ending) reader.appendChild(el("p", { "class": "map-ending", text: L.ending + " · " + (n.ending.title || "") + " · " + (L.endings[n.ending.type] || n.ending.type) }));
+      n.narrative.split(/\n\s*\n/).forEach(function (para) {
+        if (para.trim()) reader.appendChild(el("p", { "class": "narrative", text: para.trim() }));
+      });
+      [].slice.call(nodes.querySelectorAll(".selected")).forEach(function (g) { g.classList.remove("selected"); });
+      var g = nodes.querySelector('g.map-node[data-node="' + CSS.escape(id) + '"]');
+      if (g) g.classList.add("selected");
+    }
+    canvas.addEventListener("click", function (e) {
+      var g = e.target.closest ? e.target.closest("g.map-node") : null;
+      if (g && !dragged) read(g.getAttribute("data-node"));
+    });
+    canvas.addEventListener("keydown", function (e) {
+      var g = e.target.closest ? e.target.closest("g.map-node") : null;
+      if (g && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); read(g.getAttribute("data-node")); }
+    });
+    canvas.addEventListener("wheel", function (e) {
+      e.preventDefault();
+      var r = canvas.getBoundingClientRect();
+      zoom(e.deltaY < 0 ? 1.2 : 1 / 1.2, e.clientX - r.left, e.clientY - r.top);
+    }, { passive: false });
+    var drag = null, dragged = false;
+    canvas.addEventListener("pointerdown", function (e) { drag = { x: e.clientX, y: e.clientY, vx: view.x, vy: view.y }; dragged = false; });
+    canvas.addEventListener("pointermove", function (e) {
+      if (!drag) return;
+      var dx = e.clientX - drag.x, dy = e.clientY - drag.y;
+      if (Math.abs(dx) + Math.abs(dy) > 4) dragged = true;
+      if (dragged) { view.x = drag.vx + dx; view.y = drag.vy + dy; apply(); }
+    });
+    canvas.addEventListener("pointerup", function () { drag = null; });
+    canvas.addEventListener("pointerleave", function () { drag = null; });
+
+    app.appendChild(el("section", { id: "map", "data-character": c.name }, [
+      el("div", { "class": "map-bar" }, [
+        el("b", { text: c.name + " · " + M.visited_count.replace("{count}", String(Object.keys(visited).length)) }),
+        el("button", { id: "map-zoom-in", "class": "small", type: "button", "aria-label": M.zoom_in, text: "+", onclick: function () { zoom(1.25); } }),
+        el("button", { id: "map-zoom-out", "class": "small", type: "button", "aria-label": M.zoom_out, text: "−", onclick: function () { zoom(1 / 1.25); } }),
+        el("button", { id: "map-zoom-reset", "class": "small", type: "button", text: M.zoom_reset, onclick: fit }),
+        el("button", { id: "close-map", "class": "small", type: "button", text: M.close_map, onclick: render })
+      ]),
+      box, reader
+    ]));
+    fit();
+    read(current);
   }
 
   document.addEventListener("keydown", function (e) {
