@@ -18,7 +18,8 @@ Faults can be set at runtime, through attributes or ``POST /control``:
 
 The Batch API too: ``POST /v1/files`` (multipart, purpose ``batch``), ``POST /v1/batches``,
 ``GET /v1/batches/{id}`` and ``GET /v1/files/{id}/content``. A batch stays ``in_progress`` for
-``batch_polls`` polls (or while ``batch_hold`` is set), then answers every line with the bytes a live
+``batch_polls`` polls (or while ``batch_hold`` is set, or when it was created after the first
+``batch_hold_after`` batches), then answers every line with the bytes a live
 request would get, bills it, and writes the output and error files with their lines shuffled.
 ``batch_faults`` is a script consumed one per line: "ok", "500" (a line answered 500), "error" (a
 line that failed), "expired" (the batch expires with that line unanswered), or a chat fault
@@ -87,6 +88,7 @@ SETTABLE = (
     "batch_faults",
     "batch_polls",
     "batch_hold",
+    "batch_hold_after",
 )
 BATCH_FAULTS = ("ok", "500", "error", "expired", "invalid", "truncate", "empty")
 DECODERS = ("helpful", "schema_only")
@@ -267,11 +269,13 @@ class FakeOpenAI:
         batch_faults: list[str] | None = None,
         batch_polls: int = 1,
         batch_hold: bool = False,
+        batch_hold_after: int | None = None,
     ) -> None:
         self.lock = threading.RLock()
         self.batch_faults: list[str] = list(batch_faults or [])
         self.batch_polls = batch_polls
         self.batch_hold = batch_hold
+        self.batch_hold_after = batch_hold_after  # batches created after this many stay in progress
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self._counter = 0
@@ -646,6 +650,7 @@ class FakeOpenAI:
                 },
                 "lines": lines,
                 "polls": 0,
+                "ordinal": self.ledger.batches_created,
             }
             return 200, dict(self.batches[batch_id]["public"])
 
@@ -661,7 +666,10 @@ class FakeOpenAI:
                 batch["polls"] += 1
                 public["status"] = "in_progress"
                 public.setdefault("in_progress_at", int(time.time()))
-                if not self.batch_hold and batch["polls"] > self.batch_polls:
+                held = self.batch_hold or (
+                    self.batch_hold_after is not None and batch["ordinal"] > self.batch_hold_after
+                )
+                if not held and batch["polls"] > self.batch_polls:
                     self._finish(batch)
             return 200, dict(public)
 

@@ -163,6 +163,29 @@ OPTIONS: tuple[Option, ...] = (
         help="seconds between progress lines when the output is not a terminal",
     ),
     Option(
+        "batch",
+        "GSF_BATCH",
+        bool,
+        False,
+        help="send node and plan calls through the provider's Batch API, at half price, answered within 24 h",
+    ),
+    Option(
+        "batch_poll_seconds",
+        "GSF_BATCH_POLL_SECONDS",
+        float,
+        30.0,
+        0.01,
+        86_400,
+        help="seconds between polls of a pending batch",
+    ),
+    Option(
+        "detach",
+        "GSF_DETACH",
+        bool,
+        False,
+        help="with --batch: submit the next wave, save, and exit 0; rerun to collect it",
+    ),
+    Option(
         "grace_seconds",
         "GSF_GRACE_SECONDS",
         float,
@@ -202,12 +225,26 @@ class Settings:
     offline_latency_ms: float
     offline_jitter: float
     progress_every: float
+    batch: bool
+    batch_poll_seconds: float
+    detach: bool
     grace_seconds: float
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 def _convert(option: Option, raw: Any, source: str) -> Any:
     if raw is None:
         return None
+    if option.kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        word = str(raw).strip().lower()
+        if word not in _TRUE + _FALSE:
+            raise InputError(f"{source}: {raw!r} is not one of {', '.join(_TRUE + _FALSE)}")
+        return word in _TRUE
     if option.kind is str:
         value = str(raw).strip()
         if option.choices and value not in option.choices:

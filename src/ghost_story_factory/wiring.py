@@ -46,6 +46,13 @@ def make_writer(
 ) -> Writer:
     """The writer the settings ask for. ``negotiated_mode`` and ``refused_keywords`` come from a checkpoint."""
     backend = choose_backend(settings, env)
+    if settings.detach and not settings.batch:
+        raise InputError("--detach needs --batch: only a batch can be left with the provider")
+    if settings.batch and backend == "offline":
+        raise InputError(
+            "--batch needs the openai backend (an API key, --provider or --base-url): "
+            "the offline writer has no batch price"
+        )
     if backend == "offline":
         from .writers.offline import OfflineWriter
 
@@ -70,7 +77,14 @@ def make_writer(
     base_url = (
         settings.base_url or (chosen.base_url if chosen else None) or env.get("OPENAI_BASE_URL") or None
     )
-    return OpenAIWriter(
+    writer_class: type[OpenAIWriter] = OpenAIWriter
+    extra: dict[str, Any] = {}
+    if settings.batch:
+        from .writers.batch import BatchWriter
+
+        writer_class = BatchWriter
+        extra = {"poll_seconds": settings.batch_poll_seconds, "detach": settings.detach}
+    return writer_class(
         settings.model,
         api_key=key,
         base_url=base_url,
@@ -86,6 +100,7 @@ def make_writer(
         negotiated_mode=negotiated_mode,
         refused_keywords=refused_keywords,
         on_event=on_event,
+        **extra,
     )
 
 
@@ -103,6 +118,8 @@ def price_function(settings: Settings, writer: Writer) -> Callable[[Usage], floa
     meter = CostMeter(writer.model, override, free=bool(preset and preset.local and override is None))
     if hasattr(writer, "on_usage"):
         writer.on_usage = meter.note
+    if hasattr(writer, "batch_usage"):  # batch mode: those tokens cost the batch price
+        meter.batched = lambda: writer.batch_usage
     return meter
 
 

@@ -6,6 +6,10 @@ Files in the checkpoint folder, for city C and character X (names made safe by :
 - ``C_X_tree.json``: tree level; the graph so far, the BFS queue, the registry, totals.
 - ``C_journal.jsonl`` and ``C_X_journal.jsonl``: every validated reply, appended and fsynced one
   line at a time, so a reply received before a crash is never paid for again.
+- ``C_batches.json``: batch mode only; every provider batch submitted for C (batch id, the line ids
+  and their state, the submit time, the tokens of each collected line), saved before polling starts,
+  so a rerun (here or on another machine) polls a pending batch instead of paying for it again.
+  Optional: a v2 folder without it reads as before.
 - ``C.lock``: held (flock) by the one process generating C.
 
 Every JSON write is atomic (temp file in the same folder, fsync, ``os.replace``, fsync the folder).
@@ -22,6 +26,7 @@ import os
 import re
 import socket
 import threading
+import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -323,6 +328,10 @@ class CheckpointStore:
         return self.folder / f"{self.prefix}{middle}_journal.jsonl"
 
     @property
+    def batches_path(self) -> Path:
+        return self.folder / f"{self.prefix}_batches.json"
+
+    @property
     def lock_path(self) -> Path:
         return self.folder / f"{self.prefix}.lock"
 
@@ -398,6 +407,30 @@ class CheckpointStore:
                 "generated_at": _now_iso(),
             },
         )
+
+    def save_batches(self, records: list[dict[str, Any]]) -> bool:
+        """The city's batch records (see :func:`batch_record`), atomically; False when not saved."""
+        return self._save(
+            self.batches_path,
+            {
+                "format_version": FORMAT_VERSION,
+                "kind": "batches",
+                "city": self.city,
+                "batches": records,
+                "generated_at": _now_iso(),
+            },
+        )
+
+    def load_batches(self) -> list[dict[str, Any]]:
+        """The batch records saved for this city, oldest first; [] when there are none."""
+        document = self._read(self.batches_path, "batches")
+        if document is None:
+            return []
+        try:
+            return [_check_batch_record(record) for record in document["batches"]]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            self.quarantine(self.batches_path, f"inconsistent: {exc}")
+            return []
 
     # loading -------------------------------------------------------------------------------
     def _read(self, path: Path, kind: str, character: str | None = None) -> dict[str, Any] | None:
@@ -570,6 +603,7 @@ class CheckpointStore:
         names may start with this one's)."""
         yield self.characters_path
         yield self.journal_path(None)
+        yield self.batches_path
         for name in characters:
             yield self.tree_path(name)
             yield self.journal_path(name)
@@ -589,6 +623,69 @@ class CheckpointStore:
                 continue
         self.release_lock()
         return deleted
+
+
+LINE_STATES = ("pending", "ok", "failed")
+
+
+def batch_record(batch_id: str, input_file_id: str, lines: list[str], submitted_at: float) -> dict[str, Any]:
+    """A new batch record: every line pending. ``lines`` are the custom ids (hashes of the bodies)."""
+    return {
+        "id": batch_id,
+        "input_file_id": input_file_id,
+        "submitted_at": submitted_at,  # UNIX time: an age survives a copy to another machine
+        "status": "submitted",
+        "output_file_id": None,
+        "error_file_id": None,
+        "lines": {line: {"state": "pending"} for line in lines},
+    }
+
+
+def _check_batch_record(record: Any) -> dict[str, Any]:
+    """A batch record as saved, checked field by field (a hand-edited file must not be trusted)."""
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str) or not record["id"]:
+        raise ValueError("a batch record has no id")
+    lines = record.get("lines")
+    if not isinstance(lines, dict):
+        raise ValueError(f"batch {record['id']} has no lines")
+    for line_id, line in lines.items():
+        if not isinstance(line, dict) or line.get("state") not in LINE_STATES:
+            raise ValueError(f"line {line_id} of batch {record['id']} has no known state")
+        if "usage" in line:
+            Usage.from_dict(line["usage"])
+    float(record.get("submitted_at", 0.0))
+    for key in ("output_file_id", "error_file_id", "input_file_id"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            raise ValueError(f"{key} of batch {record['id']} is not text")
+    return dict(record)
+
+
+def _peek_batches(path: Path) -> list[dict[str, Any]]:
+    """The batch records of a file, read only (``status`` moves nothing aside); [] when unusable."""
+    try:
+        document = orjson.loads(path.read_bytes())
+        return [_check_batch_record(record) for record in document["batches"]]
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return []
+
+
+def batch_summaries(records: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    """What ``status`` shows of the batches still waiting for replies: id, age, lines, done, failed."""
+    found = []
+    for record in records:
+        states = [line.get("state") for line in record["lines"].values()]
+        if "pending" not in states:
+            continue
+        found.append(
+            {
+                "id": record["id"],
+                "age_s": round(max(0.0, now - float(record.get("submitted_at", now))), 1),
+                "lines": len(states),
+                "done": states.count("ok"),
+                "failed": states.count("failed"),
+            }
+        )
+    return found
 
 
 _SHAPE_LIMITS = {"max_depth": (2, 200), "branching": (2, 5), "max_nodes": (5, 100_000)}
@@ -673,6 +770,9 @@ def list_unfinished(folder: Path) -> list[dict[str, Any]]:
                 elif store.tree_path(name).exists():  # written nodes, as the resume line counts them
                     tree_doc = orjson.loads(store.tree_path(name).read_bytes())
                     partial[name] = int(tree_doc["nodes_count"]) - len(tree_doc["tree"]["queue"])
+            batches = (
+                batch_summaries(store.load_batches(), time.time()) if store.batches_path.exists() else []
+            )
             found.append(
                 {
                     "city": city,
@@ -682,6 +782,7 @@ def list_unfinished(folder: Path) -> list[dict[str, Any]]:
                     "nodes": partial,
                     "file": path.name,
                     "saved_at": document.get("generated_at"),
+                    "batches": batches,
                 }
             )
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import __version__
-from ..errors import GhostStoryError, Interrupted
+from ..errors import BatchPending, GhostStoryError, Interrupted
 from ..model import FORMAT_VERSION, load_story
 from ..playtest import playtest
 from ..writers import prompts
 from ..writers.base import Usage, Writer
+from ..writers.pricing import BATCH_SHARE
 from .builder import Budget, StoryContext, TreeBuilder, TreeSettings, Window, answer, tree_settings_dict
 from .checkpoints import CheckpointStore, StoryCheckpoint
 from .progress import Progress
@@ -95,6 +96,13 @@ class StoryGenerator:
         notice = self.store.acquire_lock()
         if notice:
             self.progress.warn(notice)
+        attach = getattr(self.writer, "attach", None)
+        if callable(attach):  # batch mode keeps its batch records with the city's checkpoints
+            attach(
+                self.store,
+                notify=lambda text: self.progress.line("notice", text=text),
+                lang=self.settings.lang,
+            )
         try:
             return await self._run()
         finally:
@@ -112,7 +120,19 @@ class StoryGenerator:
                 names = [c["name"] for c in checkpoint.characters]
                 return GenerationResult(saved, {}, True, True, self.store.cleanup(names))
         settings = self._effective_settings(checkpoint.settings)
-        await self._build_trees(checkpoint, settings)
+        try:
+            await self._build_trees(checkpoint, settings)
+        except Interrupted:
+            detached = getattr(self.writer, "detached", None)
+            if detached:  # --detach: the wave waits with the provider; checkpoints and records are saved
+                batches, lines = detached
+                raise BatchPending(
+                    f"{lines} requests wait in {batches} provider batches; run the same command again to "
+                    "collect them (ghost-story status lists them)",
+                    batches=batches,
+                    lines=lines,
+                ) from None
+            raise
         story = self._export(checkpoint, settings, resumed)
         story_id = self.library.save(story)
         deleted = self.store.cleanup([c["name"] for c in checkpoint.characters])
@@ -240,7 +260,8 @@ class StoryGenerator:
         Each tree depends only on its own replies, so growing them together changes no byte of the
         story. When one tree stops (a writer failure, the budget), the others are stopped too, save
         their checkpoints, and the first real cause is raised."""
-        window = Window(settings.concurrency)
+        # Batch mode: a wave is a whole level of every tree, so no call may wait for a slot.
+        window = Window(int(getattr(self.writer, "batch_window", 0) or settings.concurrency))
         pending = []
         for character in checkpoint.characters:
             if character["name"] in checkpoint.completed:
@@ -338,6 +359,24 @@ class StoryGenerator:
         )
         return tree
 
+    def _batch_meta(self) -> dict[str, Any]:
+        """Batch mode: the tokens answered through batches and what they cost at the batch price."""
+        batched = getattr(self.writer, "batch_usage", None)
+        if not isinstance(batched, Usage):
+            return {}
+        price = getattr(self.settings.budget.cost, "batch_cost", None)
+        cost = price(batched) if callable(price) else None
+        stats: Any = getattr(self.writer, "stats", dict)()
+        return {
+            "batch": {
+                "tokens": batched.to_dict(),
+                "cost_usd": None if cost is None else round(cost, 6),
+                "price_share": BATCH_SHARE,
+                "batches": stats.get("batches", 0),
+                "lines": stats.get("batch_lines", 0),
+            }
+        }
+
     @property
     def elapsed(self) -> float:
         return self._elapsed_before + time.monotonic() - self._started
@@ -384,6 +423,7 @@ class StoryGenerator:
                 "tokens": self.usage.to_dict(),
                 "cost_usd": None if cost is None else round(cost, 6),
                 "calls": self.calls,
+                **self._batch_meta(),
             },
             "story": {
                 "title": documents["title"],

@@ -1,6 +1,8 @@
 """Turns token usage into US dollars: a dated table of list prices and a parser for overrides.
 
-Prices are USD per 1M tokens, standard tier, no batch or off-peak discount. Each entry says where
+Prices are USD per 1M tokens, standard tier, no off-peak discount. Tokens answered through a provider
+batch (``generate --batch``) cost :data:`BATCH_SHARE` of those rates (OpenAI, Qwen and GLM document
+50% off), unless an entry gives its own ``batch`` rates. Each entry says where
 it came from and when. Providers change prices: a run that must be exact should pass its own
 (``--price "input,cached,output"``). A model the table does not know has an unknown price, which
 is shown as unknown and never counted as 0; a budget in USD then needs ``--price``.
@@ -13,11 +15,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .base import Usage
 
 DEFAULT_MODEL = "gpt-4o-mini"
+BATCH_SHARE = 0.5  # what a batch line costs of the standard price (OpenAI Batch API: 50% off)
 TABLE_DATE = "2026-12"  # when the table below was last checked as a whole
 
 
@@ -30,6 +34,7 @@ class Price:
     output: float
     cache_write: float | None = None  # None: not billed separately (or not documented)
     source: str = ""
+    batch: tuple[float, float, float] | None = None  # None: BATCH_SHARE of the three rates above
 
     def as_tuple(self) -> tuple[float, float, float]:
         return self.input, self.cached, self.output
@@ -99,6 +104,30 @@ def price_of(model: str) -> tuple[float, float, float] | None:
     return found.as_tuple() if found else None
 
 
+def batch_price_of(
+    model: str, override: tuple[float, float, float] | None = None
+) -> tuple[float, float, float] | None:
+    """(input, cached, output) for batch lines: the table's own batch rates, else half the standard ones.
+
+    A ``--price`` override is the user's standard price, so batch lines get half of it too."""
+    found = lookup(model)
+    if override is None and found is not None and found.batch is not None:
+        return found.batch
+    base = override if override is not None else (found.as_tuple() if found else None)
+    if base is None:
+        return None
+    return base[0] * BATCH_SHARE, base[1] * BATCH_SHARE, base[2] * BATCH_SHARE
+
+
+def split_batched(usage: Usage, batched: Usage) -> tuple[Usage, Usage]:
+    """``usage`` as (live part, batch part): the batch part is ``batched``, capped at ``usage``."""
+    part = Usage(min(batched.prompt, usage.prompt), min(batched.completion, usage.completion), 0)
+    part.cached = min(batched.cached, usage.cached, part.prompt)
+    live = Usage(usage.prompt - part.prompt, usage.completion - part.completion, usage.cached - part.cached)
+    live.cached = min(live.cached, live.prompt)
+    return live, part
+
+
 def cost_usd(model: str, usage: Usage, override: tuple[float, float, float] | None = None) -> float | None:
     """USD for ``usage``; cached prompt tokens at the cached rate. None when the price is unknown."""
     prices = override if override is not None else price_of(model)
@@ -141,6 +170,8 @@ class CostMeter:
         self.reported = 0.0
         self.covered = Usage()
         self.unreported = Usage()  # replies of this process that carried no cost
+        # Tokens of the run answered through provider batches (batch mode), priced at the batch rate.
+        self.batched: Callable[[], Usage] | None = None
 
     def note(self, usage: Usage, reported: float | None) -> None:
         if reported is None:
@@ -149,6 +180,13 @@ class CostMeter:
             self.reported += reported
             self.covered.add(usage)
 
+    def batch_cost(self, usage: Usage) -> float | None:
+        """USD for tokens answered through batches, at the batch price (None when unknown)."""
+        if self.free:
+            return 0.0
+        rates = batch_price_of(self.model, self.override)
+        return None if rates is None else cost_usd(self.model, usage, rates)
+
     @property
     def known(self) -> bool:
         return self.free or self.override is not None or price_of(self.model) is not None
@@ -156,6 +194,13 @@ class CostMeter:
     def __call__(self, usage: Usage) -> float | None:
         if self.free:
             return 0.0
+        batched = self.batched() if self.batched is not None else Usage()
+        if batched.total and not self.covered.total:
+            live, part = split_batched(usage, batched)
+            full = cost_usd(self.model, live, self.override)
+            rates = batch_price_of(self.model, self.override)
+            cheap = cost_usd(self.model, part, rates) if rates is not None else None
+            return None if full is None or cheap is None else full + cheap
         if self.override is not None:
             return cost_usd(self.model, usage, self.override)
         if self.covered.total > 0:  # the provider states its costs: use them, not the table
