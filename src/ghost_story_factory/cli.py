@@ -589,20 +589,23 @@ def _status(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]
         out.print(text(lang, "status_none", folder=settings.checkpoint_dir), markup=False)
         return 0
     table = Table(title=Text(text(lang, "status_title", folder=settings.checkpoint_dir)))
-    batches = any(item.get("batches") for item in found)
-    for key in ("city", "done", "so_far", "saved_at", *(["batches"] if batches else [])):
+    for key in ("city", "done", "so_far", "saved_at"):
         table.add_column(text(lang, f"col_{key}"))
+    pending: list[str] = []
     for item in found:
         if item.get("error"):
             error = text(lang, "unreadable") if item["error"] == "unreadable checkpoint" else item["error"]
-            _row(table, item.get("city") or item["file"], "?", error, "", *([""] if batches else []))
+            _row(table, item.get("city") or item["file"], "?", error, "")
             continue
         nodes = text(lang, "sep").join(f"{name} {count}" for name, count in item["nodes"].items()) or "-"
-        cells = [item["city"], f"{item['completed']}/{item['total']}", nodes, _date(item.get("saved_at"))]
-        if batches:
-            cells.append("\n".join(_batch_text(batch, lang) for batch in item.get("batches") or []) or "-")
-        _row(table, *cells)
+        _row(table, item["city"], f"{item['completed']}/{item['total']}", nodes, _date(item.get("saved_at")))
+        for batch in item.get("batches") or []:
+            pending.append(f"{item['city']} · {_batch_text(batch, lang)}")
     out.print(table)
+    if pending:  # below the table, one line each: a batch line is too long for a cell at 80 columns
+        out.print(Text(text(lang, "col_batches") + text(lang, "colon")))
+        for line in pending:
+            out.print(Text("  " + clean_text(line)), soft_wrap=False)
     return 0
 
 
@@ -697,10 +700,11 @@ def list_lines(stories: Sequence[dict[str, Any]], lang: str, width: int, db: Pat
             clean_text(writer),
             _cost_text(story.get("cost_usd"), lang, offline),
         ]
-        lines.append(fit("   " + " · ".join(part for part in facts if part), width))
+        lines.extend(flow([part for part in facts if part], width, "   "))
         characters = [c for c in story.get("characters") or [] if isinstance(c, dict)]
         names = [clean_text(str(c.get("name") or "")) for c in characters]
-        column = min(max((cell_len(name) for name in names), default=0), max(8, width // 4))
+        # Names are never cut: one longer than a third of the line gets a line of its own.
+        column = max([cell_len(name) for name in names if cell_len(name) <= width // 3] or [0])
         for name, character in zip(names, characters, strict=True):
             report = character.get("report") or {}
             stats = (
@@ -711,11 +715,32 @@ def list_lines(stories: Sequence[dict[str, Any]], lang: str, width: int, db: Pat
                     endings=report.get("endings", "?"),
                     path=report.get("main_path_length", "?"),
                     minutes=number(report.get("play_minutes_main_path") or 0),
-                )
+                ).split(" · ")
                 if report
-                else ""
+                else [""]
             )
-            lines.append(fit(f"   {pad(name, column)}  {stats}".rstrip(), width))
+            if cell_len(name) > column:
+                lines.append(fit(f"   {name}", width))
+                name = ""
+            first = f"{pad(name, column)}  {stats[0]}".rstrip()
+            lines.extend(flow([first, *stats[1:]], width, "   ", " " * (column + 5)))
+    return lines
+
+
+def flow(parts: Sequence[str], width: int, indent: str, more: str | None = None) -> list[str]:
+    """Parts joined with " · " into lines of at most ``width`` cells, the first starting with ``indent``
+    and the others with ``more`` (default: the same); a part longer than a line is cut by cells, never
+    inside a character."""
+    lines: list[str] = []
+    current, lead = "", indent
+    for part in parts:
+        joined = f"{current} · {part}" if current else part
+        if current and cell_len(lead + joined) > width:
+            lines.append(fit(lead + current, width))
+            lead, joined = indent if more is None else more, part
+        current = joined
+    if current:
+        lines.append(fit(lead + current, width))
     return lines
 
 
