@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 
 MAX_WAIT_S = 600.0  # a server asking for a longer pause (daily quota) ends the run: rerun later
 _RATE_WINDOW_S = 60.0  # providers state limits per minute; successes are remembered this long
+# A slot a window frees is taken this share of the window late: a request reaches the server a few
+# milliseconds after its start stamp, by an amount that varies, and a start exactly one window after
+# the one it replaces would be refused whenever it arrived a little sooner.
+_SLOT_MARGIN = 0.03
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
@@ -63,25 +67,42 @@ def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
         return value if math.isfinite(value) and value >= 0 else None
     except ValueError:
         pass
+    when = _http_date(after)
+    if when is None:
+        return None
+    # A date is on the server's clock: measured against the Date it sent with it, a server whose
+    # clock is an hour off still means "in 30 s", not "in 3630 s".
+    sent = _http_date(headers.get("date"))
+    return max(when - (sent if sent is not None else now), 0.0)
+
+
+def _http_date(text: str | None) -> float | None:
+    """An HTTP date as a POSIX timestamp; None when absent or not a date."""
+    if text is None:
+        return None
     try:
-        return max(parsedate_to_datetime(after).timestamp() - now, 0.0)
+        stamp = parsedate_to_datetime(text).timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    return stamp if math.isfinite(stamp) else None
 
 
 def retry_hint(headers: Mapping[str, str] | Any, now: float | None = None) -> float | None:
     """How long a 429 asks us to wait, in seconds; None when it does not say.
 
-    Takes the longest of Retry-After (seconds or an HTTP date; ``retry-after-ms`` is the same
-    signal, more precise, and wins over it) and the ``x-ratelimit-reset-*`` of each limit that is
-    exhausted (remaining 0, or remaining not sent). ``now`` is wall-clock time, for HTTP dates.
+    Retry-After (seconds, or an HTTP date read against the response's own ``Date`` header when it
+    has one; ``retry-after-ms`` is the same signal, more precise, and wins over it) is the server's
+    answer to this request and stands alone: a sliding window frees its next slot long before the
+    whole limit is back. Without it, the longest ``x-ratelimit-reset-*`` of the limits that are
+    exhausted (remaining 0, or remaining not sent). ``now`` is wall-clock time, for HTTP dates sent
+    without a Date header.
     """
     lowered = {str(name).lower(): str(value) for name, value in dict(headers).items()}
     now = time.time() if now is None else now
-    hints: list[float] = []
     after = _retry_after(lowered, now)
     if after is not None:
-        hints.append(after)
+        return after
+    hints: list[float] = []
     for limit in ("requests", "tokens"):
         reset = parse_duration(lowered.get(f"x-ratelimit-reset-{limit}"))
         if reset is None:
@@ -112,6 +133,16 @@ class _Budget:
     remaining: float
     reset_at: float  # monotonic time the limit is whole again
     start_index: int  # the pacer's start count when the reporting request was sent
+    started: float  # when the reporting request was sent
+
+
+@dataclass
+class _Limit:
+    """What the headers taught us about one of the provider's limits (requests or tokens)."""
+
+    size: float | None = None  # x-ratelimit-limit-*: the most one window holds
+    window: float = 0.0  # the longest reset reported: a sliding window reports its length on a success
+    budget: _Budget | None = None
 
 
 @dataclass(frozen=True)
@@ -130,8 +161,16 @@ class AdaptivePacer:
     * Concurrency, AIMD: starts at ``max_concurrency``, halves on a 429 (once per burst: 429s of
       requests already in flight when we halved are the same congestion), grows by 1 after as many
       successes as the current limit, up to ``max_concurrency``.
-    * A shared hold (``not_before``): a 429's Retry-After or reset time stops every new request
-      until then, and so does a success whose x-ratelimit-remaining-* says the budget is spent.
+    * A shared hold (``not_before``): a 429's Retry-After (or, without one, its reset time) stops
+      every new request until then.
+    * With x-ratelimit-* headers, slots: the pacer keeps a log of its own starts (a refused one
+      leaves it, as the server did not count it) and learns each limit's size (``limit-*``) and
+      window (the longest ``reset-*``). A start waits while the log already holds a window's worth,
+      and, when the last report says the budget is spent, until as many of the requests the server
+      counted then have left its window as the starts since need, one by one, as a sliding window
+      frees them. A token bucket refilling steadily is never slower than that; only when our log
+      cannot explain the spent budget (other clients on the same key) does a start wait for the
+      reported reset.
     * Without rate-limit headers, a start interval learned from 429s. Far above the limit, the rate
       the server let through between two 429s (up to the moment it said to come back) is its
       limit; near it, the pace backs off by 10%. Successes shorten the interval again, slowly
@@ -163,7 +202,8 @@ class AdaptivePacer:
         self._last_slot = -math.inf  # when that 429 said the server would take requests again
         self._ok_since_cut = 0  # successes of requests started after the last slow-down
         self._ok_starts: collections.deque[float] = collections.deque()
-        self._budgets: dict[str, _Budget] = {}
+        self._limits: dict[str, _Limit] = {}
+        self._sent: collections.OrderedDict[int, tuple[float, float]] = collections.OrderedDict()
         self._headers_seen = False
         self._tokens_per_call = 0.0  # running mean of billed tokens per reply, for token budgets
         # Created here, bound to the running loop on first use (Python >= 3.10).
@@ -188,21 +228,78 @@ class AdaptivePacer:
                 self.in_flight += 1
                 self.starts += 1
                 self._next_start = now + self.interval
+                self._sent[self.starts] = (now, self._tokens_per_call)
                 return Ticket(self.starts, now)
 
     def _delay(self, now: float) -> float:
         until = max(self.not_before, self._next_start)
-        for limit, budget in list(self._budgets.items()):
-            if budget.reset_at <= now:
-                del self._budgets[limit]  # the window turned over: unknown until the next reply says
-                continue
-            unit = 1.0 if limit == "requests" else self._tokens_per_call
-            if unit <= 0:
-                continue
-            spent_since = (self.starts - budget.start_index) * unit
-            if budget.remaining - spent_since < unit:
-                until = max(until, budget.reset_at)
+        self._forget_old(now)
+        for name, known in self._limits.items():
+            unit = 1.0 if name == "requests" else self._tokens_per_call
+            if unit > 0:
+                until = max(until, self._slot_at(name, known, unit, now))
         return until - now
+
+    def _forget_old(self, now: float) -> None:
+        """Drop starts no report can still count: the last report is at most a window old, and it
+        counted the window before it (two minutes while no window is known)."""
+        windows = [known.window for known in self._limits.values() if known.window > 0]
+        horizon = 2 * (max(windows) * (1 + _SLOT_MARGIN) if windows else _RATE_WINDOW_S)
+        while self._sent:
+            index, (started, _tokens) = next(iter(self._sent.items()))
+            if started > now - horizon:
+                break
+            del self._sent[index]
+
+    def _slot_at(self, name: str, known: _Limit, unit: float, now: float) -> float:
+        """The earliest time a start costing ``unit`` fits in this limit, as far as we know it."""
+        span = known.window * (1 + _SLOT_MARGIN)
+
+        def share(tokens: float) -> float:  # a start's share of this limit
+            return 1.0 if name == "requests" else tokens
+
+        at = now
+        if known.size is not None and span > 0:
+            # Our own log: no more than a window's worth started within one window.
+            recent = [(started, share(tokens)) for started, tokens in self._sent.values()]
+            recent = [(started, cost) for started, cost in recent if started > now - span]
+            excess = sum(cost for _, cost in recent) + unit - known.size
+            freed = 0.0
+            for started, cost in recent:
+                if excess <= 0:
+                    break
+                freed += cost
+                if freed >= excess:
+                    at = max(at, started + span)
+                    break
+        budget = known.budget
+        if budget is None:
+            return at
+        if budget.reset_at <= now or (span > 0 and budget.started + span <= now):
+            known.budget = None  # the window turned over since: unknown until the next reply says
+            return at
+        sent_since = [
+            (index, share(tokens))
+            for index, (_started, tokens) in self._sent.items()
+            if index > budget.start_index
+        ]
+        need = sum(cost for _, cost in sent_since) + unit - budget.remaining
+        if need <= 0:
+            return at
+        # Spent as of the report: the requests the server counted then leave its window oldest
+        # first, each freeing its share, so wait for as many as our starts since have used.
+        freed, slot = 0.0, None
+        if span > 0:
+            for index, (started, tokens) in self._sent.items():
+                if index > budget.start_index:
+                    break
+                if started <= budget.started - span:
+                    continue
+                freed += share(tokens)
+                if freed >= need:
+                    slot = started + span
+                    break
+        return max(at, slot if slot is not None else budget.reset_at)
 
     # -- outcomes --
 
@@ -218,6 +315,8 @@ class AdaptivePacer:
         """Return a request's slot and learn from how it ended (neutral unless ok or rate_limited)."""
         self.in_flight = max(0, self.in_flight - 1)
         now = self._clock()
+        if rate_limited:
+            self._sent.pop(ticket.index, None)  # refused: the server did not count it
         if headers is not None:
             self._read_budgets(headers, ticket, now)
         if ok:
@@ -286,20 +385,26 @@ class AdaptivePacer:
         log.debug("429: concurrency %d, start interval %.3fs", self.limit, self.interval)
 
     def _read_budgets(self, headers: Mapping[str, str], ticket: Ticket, now: float) -> None:
+        lowered = {str(name).lower(): str(value) for name, value in dict(headers).items()}
         for limit in ("requests", "tokens"):
-            remaining = _number(headers.get(f"x-ratelimit-remaining-{limit}"))
-            reset = parse_duration(headers.get(f"x-ratelimit-reset-{limit}"))
+            remaining = _number(lowered.get(f"x-ratelimit-remaining-{limit}"))
+            reset = parse_duration(lowered.get(f"x-ratelimit-reset-{limit}"))
             if remaining is None or reset is None:
                 continue
             self._headers_seen = True
-            known = self._budgets.get(limit)
-            if known is not None and known.start_index > ticket.index:
+            known = self._limits.setdefault(limit, _Limit())
+            size = _number(lowered.get(f"x-ratelimit-limit-{limit}"))
+            if size is not None and size >= 1:
+                known.size = size
+            reset = min(reset, MAX_WAIT_S)
+            known.window = max(known.window, reset)
+            if known.budget is not None and known.budget.start_index > ticket.index:
                 continue  # a reply to an older request arriving late: the newer report stands
-            reset_at = ticket.started + min(reset, MAX_WAIT_S)
+            reset_at = ticket.started + reset
             if reset_at <= now:
-                self._budgets.pop(limit, None)
+                known.budget = None
                 continue
-            self._budgets[limit] = _Budget(remaining, reset_at, ticket.index)
+            known.budget = _Budget(remaining, reset_at, ticket.index, ticket.started)
 
     def snapshot(self) -> dict[str, Any]:
         return {
