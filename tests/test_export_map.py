@@ -12,7 +12,7 @@ from export_samples import ARTIFACTS, all_samples, need_graphviz
 
 from ghost_story_factory.export import ExportError, render
 from ghost_story_factory.export import graph as graph_module
-from ghost_story_factory.export._common import ENDING_COLORS
+from ghost_story_factory.export._common import ENDING_COLORS, characters
 
 SAMPLES = all_samples()
 
@@ -150,3 +150,56 @@ def test_mermaid_is_structurally_sound(sample: str, name: str) -> None:
         if line.startswith("  class "):
             _, members, cls = line.split()
             assert cls in defined and set(members.split(",")) <= set(declared)
+
+
+def _png_size(content: bytes) -> tuple[int, int]:
+    assert content.startswith(b"\x89PNG\r\n\x1a\n")
+    return int.from_bytes(content[16:20], "big"), int.from_bytes(content[20:24], "big")
+
+
+def test_default_story_pictures_fit_a_screen_with_progress(offline_story_zh: dict[str, Any]) -> None:
+    """A 300-node character: an overview and one picture per depth range, each at most 3840×2400 px, every
+    node drawn in exactly one part, a Chinese progress line when each drawing starts and ends."""
+    need_graphviz()
+    char = characters(offline_story_zh)[0]
+    lines: list[str] = []
+    pngs = graph_module.render_image_files(offline_story_zh, char, "png", progress=lines.append)
+    assert len(pngs) > 2 and pngs[0][0] == ""
+    max_w, max_h = (inches * 96 for inches in graph_module.IMAGE_MAX_INCHES)
+    for suffix, content in pngs:
+        width, height = _png_size(content)
+        assert width <= max_w and height <= max_h, (suffix, width, height)
+        out = ARTIFACTS / "export-map" / f"default_zh{suffix}.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(content)
+    starts = [line for line in lines if "Graphviz 正在绘制" in line]
+    ends = [line for line in lines if "绘制完成" in line]
+    assert len(starts) == len(ends) == len(pngs), lines
+    svgs = graph_module.render_image_files(offline_story_zh, char, "svg", progress=None)
+    drawn: list[str] = []
+    for _, content in svgs[1:]:
+        titles = re.findall(r"<title>([^<]*)</title>", content.decode("utf-8"))
+        drawn += [t for t in titles if t in char.nodes]
+    assert sorted(drawn) == sorted(char.order)
+
+
+def test_default_story_labels_tell_nodes_apart(offline_story_en: dict[str, Any]) -> None:
+    """Below the id, no two nodes of a character read alike (the offline writer opens many nodes alike)."""
+    need_graphviz()
+    for char in characters(offline_story_en):
+        [(_, content)] = render(offline_story_en, "dot", char.name)
+        result = subprocess.run(
+            ["dot", "-Tjson"], input=content, capture_output=True, timeout=120, check=False
+        )
+        assert result.returncode == 0, result.stderr.decode()
+        objects = json.loads(result.stdout)["objects"]
+        texts = [o["label"].split("\\n", 1)[1] for o in objects if o.get("name") in char.nodes]
+        assert len(texts) == len(char.order) and len(set(texts)) == len(texts)
+
+
+def test_progress_lines_go_to_stderr_in_english_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    need_graphviz()
+    [(_, content)] = render(SAMPLES["en"], "png", SAMPLES["en"]["characters"][0]["name"])
+    assert content.startswith(b"\x89PNG")
+    err = capsys.readouterr().err
+    assert "Graphviz is drawing the map" in err and "drawn (" in err

@@ -143,19 +143,27 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.findall(flat) if s.strip()]
 
 
-def distinct_lines(char: Character) -> dict[str, str]:
-    """Node -> the sentence of its narrative that the fewest of the character's nodes also contain, and of
-    those the one whose opening words the fewest share (then the earliest): the offline writer and many
-    models open nodes with the same scene-setting words, which say nothing about which node this is."""
-    per_node = {nid: _sentences(char.nodes[nid].get("narrative") or "") for nid in char.order}
+def distinct_lines(char: Character, limit: int) -> dict[str, str]:
+    """Node -> the sentence of its narrative (cut to ``limit`` characters) that the fewest of the character's
+    nodes also show, and of those the one whose opening words the fewest share (then the earliest): the
+    offline writer and many models open nodes with the same scene-setting words, which say nothing about
+    which node this is."""
+    per_node = {
+        nid: [excerpt(s, limit) for s in _sentences(char.nodes[nid].get("narrative") or "")]
+        for nid in char.order
+    }
     counts = Counter(s for sentences in per_node.values() for s in set(sentences))
     openings = Counter(o for sentences in per_node.values() for o in {_opening(s) for s in sentences})
-    result = {}
+    result: dict[str, str] = {}
+    used: set[str] = set()
     for nid, sentences in per_node.items():
         ranked = sorted(
             range(len(sentences)), key=lambda i: (counts[sentences[i]], openings[_opening(sentences[i])], i)
         )
-        result[nid] = sentences[ranked[0]] if sentences else ""
+        # The best sentence no earlier node already shows, so two labels read alike only when they must.
+        fresh = [sentences[i] for i in ranked if sentences[i] not in used]
+        result[nid] = fresh[0] if fresh else sentences[ranked[0]] if sentences else ""
+        used.add(result[nid])
     return result
 
 
@@ -194,7 +202,7 @@ def beat_titles(story: dict[str, Any], char: Character) -> dict[int, str]:
 def _node_label(
     nid: str, node: dict[str, Any], lang: str | None, key: str, rule: str | None = None
 ) -> list[str]:
-    lines = [nid, *_wrap(excerpt(key, _EXCERPT_CHARS[is_cjk(lang)]), 24)]
+    lines = [nid, *_wrap(key, 24)]
     ending = node.get("ending")
     if ending:
         title = " ".join(str(ending.get("title") or "").split())
@@ -232,7 +240,7 @@ class _Map:
         self.words = map_words(self.lang)
         self.title = " ".join(f"{display_title(story)} — {char.name}".split())
         self.depths = node_depths(char)
-        self.keys = distinct_lines(char)
+        self.keys = distinct_lines(char, _EXCERPT_CHARS[is_cjk(self.lang)])
         self.rules = _rules(char, self.lang)
         self.beats = beat_titles(story, char)
         deepest = max(self.depths.values())

@@ -16,7 +16,6 @@ from ._common import (
     ExportError,
     Move,
     display_title,
-    excerpt,
     is_cjk,
     labels,
     story_info,
@@ -59,8 +58,7 @@ def _choice_data(move: Move) -> dict[str, Any]:
 def _character_data(char: Character, lang: str | None) -> dict[str, Any]:
     opening = char.opening()
     depths = node_depths(char)
-    keys = distinct_lines(char)
-    limit = _MAP_LABEL_CHARS[is_cjk(lang)]
+    keys = distinct_lines(char, _MAP_LABEL_CHARS[is_cjk(lang)])
     return {
         "name": char.name,
         "role": char.role,
@@ -83,7 +81,7 @@ def _character_data(char: Character, lang: str | None) -> dict[str, Any]:
                 "choices": [_choice_data(move) for move in char.moves(nid)],
                 "ending": char.nodes[nid].get("ending") or None,
                 "depth": depths[nid],
-                "label": excerpt(keys[nid], limit),
+                "label": keys[nid],
             }
             for nid in char.order
         },
