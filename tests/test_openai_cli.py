@@ -15,6 +15,7 @@ import pytest
 from fake_openai_server import DEFAULT_KEY, FakeOpenAI, SilentServer
 from helpers import same_story
 
+RESUME_ZH = "重新运行同一命令即可继续"  # "run the same command again to continue"
 SMALL = ("--max-nodes", "16", "--max-depth", "5", "--checkpoint-every", "4", "--concurrency", "4")
 
 
@@ -121,7 +122,7 @@ def test_exhausted_retries_leave_resumable_checkpoints(tmp_path: Path, server: F
     server.configure(faults=["ok"] * 7 + ["500"] * 400)
     broken = generate(tmp_path / "run", server, GSF_MAX_ATTEMPTS="2")
     assert broken.returncode == 75, broken.stderr
-    assert "run the same command again" in broken.stderr
+    assert RESUME_ZH in broken.stderr  # the screens are in the story language, zh by default
     assert (tmp_path / "run" / "checkpoints" / "上海_characters.json").exists()
     server.configure(faults=[])
     resumed = generate(tmp_path / "run", server)
@@ -135,7 +136,7 @@ def test_exhausted_retries_leave_resumable_checkpoints(tmp_path: Path, server: F
 def test_budget_stop_then_rerun_with_more_continues(tmp_path: Path, server: FakeOpenAI) -> None:
     stopped = generate(tmp_path, server, "--max-tokens", "3000")
     assert stopped.returncode == 3, stopped.stderr
-    assert "budget stop" in stopped.stderr and "higher" in stopped.stderr
+    assert "预算用尽" in stopped.stderr and "提高 --budget-usd" in stopped.stderr
     billed_before = server.ledger.prompt_tokens + server.ledger.completion_tokens
     assert billed_before >= 3000
     finished = generate(tmp_path, server, "--max-tokens", "100000000")
@@ -177,7 +178,7 @@ def test_default_settings_complete_against_a_server_that_refuses_json_schema(
     )
     format_lines = [line for line in result.stderr.splitlines() if "JSON 模式" in line]
     assert format_lines == ["🔧 JSON 模式：object（依次尝试了 schema → object）"]  # said once
-    assert "run the same command again" not in result.stderr
+    assert RESUME_ZH not in result.stderr
 
 
 def test_default_settings_complete_against_a_server_that_refuses_json_object(
@@ -303,7 +304,7 @@ def test_a_closed_port_names_the_url_and_does_not_offer_to_continue(tmp_path: Pa
     )
     assert result.returncode == 75
     assert f"connection to {url} failed" in result.stderr
-    assert "run the same command again" not in result.stderr and "nothing was saved" in result.stderr
+    assert RESUME_ZH not in result.stderr and "没有保存任何内容" in result.stderr
     report = last_json(result)
     assert report["resumable"] is False and report["exit_code"] == 75 and url in report["error"]
     no_key_anywhere(tmp_path, result)
@@ -314,7 +315,7 @@ def test_a_rejected_key_before_anything_was_saved_does_not_offer_to_continue(
 ) -> None:
     result = generate(tmp_path, server, key="sk-wrong-secret-key-000")
     assert result.returncode == 1 and "API key was rejected" in result.stderr
-    assert "run the same command again" not in result.stderr
+    assert RESUME_ZH not in result.stderr
     assert last_json(result) == {"error": last_json(result)["error"], "exit_code": 1, "resumable": False}
     assert "wrong-secret" not in result.stdout + result.stderr
 
@@ -323,7 +324,7 @@ def test_a_failure_after_checkpoints_says_resumable_in_json(tmp_path: Path, serv
     server.configure(faults=["ok"] * 5 + ["500"] * 400)
     result = generate(tmp_path, server, GSF_MAX_ATTEMPTS="2")
     assert result.returncode == 75
-    assert "run the same command again to continue" in result.stderr
+    assert RESUME_ZH in result.stderr
     assert last_json(result)["resumable"] is True
 
 
