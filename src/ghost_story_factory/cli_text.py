@@ -243,3 +243,16 @@ def pad(cell: str, width: int) -> str:
     """``cell`` fitted to exactly ``width`` cells (cut with …, or padded with spaces)."""
     cell = fit(cell, width)
     return cell + " " * (width - cell_len(cell))
+
+
+def settings_table(options: tuple[Option, ...]) -> list[str]:
+    """The README's configuration table, one Markdown row per setting, from the same table ``--help`` uses."""
+    rows = ["| flag | environment | default | meaning |", "| --- | --- | --- | --- |"]
+    for option in options:
+        accepts = option_values(option)
+        meaning = f"{option.help} ({accepts})" if accepts else option.help
+        flag = "--" + option.name.replace("_", "-")
+        rows.append(
+            f"| `{flag}` | `{option.env}` | `{option_default(option)}` | {meaning.replace('|', '/')} |"
+        )
+    return rows
