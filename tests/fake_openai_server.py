@@ -17,7 +17,9 @@ Faults can be set at runtime, through attributes or ``POST /control``:
 * ``latency_ms``: added to every answer.
 
 The Batch API too: ``POST /v1/files`` (multipart, purpose ``batch``), ``POST /v1/batches``,
-``GET /v1/batches/{id}`` and ``GET /v1/files/{id}/content``. A batch stays ``in_progress`` for
+``GET /v1/batches`` (the list), ``GET /v1/batches/{id}`` and ``GET /v1/files/{id}/content``;
+``batch_create_faults`` scripts the answers to ``POST /v1/batches`` ("ok", "500", "drop": created but
+the answer lost). A batch stays ``in_progress`` for
 ``batch_polls`` polls (or while ``batch_hold`` is set, or when it was created after the first
 ``batch_hold_after`` batches), then answers every line with the bytes a live
 request would get, bills it, and writes the output and error files with their lines shuffled.
@@ -89,6 +91,7 @@ SETTABLE = (
     "batch_polls",
     "batch_hold",
     "batch_hold_after",
+    "batch_create_faults",
 )
 BATCH_FAULTS = ("ok", "500", "error", "expired", "invalid", "truncate", "empty")
 DECODERS = ("helpful", "schema_only")
@@ -270,12 +273,16 @@ class FakeOpenAI:
         batch_polls: int = 1,
         batch_hold: bool = False,
         batch_hold_after: int | None = None,
+        batch_create_faults: list[str] | None = None,
     ) -> None:
         self.lock = threading.RLock()
         self.batch_faults: list[str] = list(batch_faults or [])
         self.batch_polls = batch_polls
         self.batch_hold = batch_hold
         self.batch_hold_after = batch_hold_after  # batches created after this many stay in progress
+        # One per POST /v1/batches: "ok", "500" (refused, nothing created), "drop" (created, then the
+        # connection is dropped before the answer: the client cannot know its batch exists).
+        self.batch_create_faults: list[str] = list(batch_create_faults or [])
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self._counter = 0
@@ -1017,6 +1024,8 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
             if self.path in ("/control", "/ledger"):
                 self._send(200, server.state())
+            elif self.path.split("?", 1)[0] == "/v1/batches":
+                self._batch_list()
             elif self.path.startswith(("/v1/files/", "/v1/batches/")):
                 self._batch_get(self.path.split("?", 1)[0])
             elif self.path == "/v1/models":
@@ -1083,7 +1092,37 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 self._send(400, _error("Invalid body", "invalid_request_error", None))
                 return
-            self._send(*server.create_batch(request))
+            with server.lock:
+                fault = server.batch_create_faults.pop(0) if server.batch_create_faults else "ok"
+            if fault == "500":
+                self._send(
+                    500, _error("The server had an error processing your request.", "server_error", None)
+                )
+                return
+            answer = server.create_batch(request)
+            if fault == "drop":
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self._send(*answer)
+
+        def _batch_list(self) -> None:
+            """GET /v1/batches: every batch, newest first, in one page."""
+            if not self._authorized():
+                return
+            with server.lock:
+                data = [dict(batch["public"]) for batch in reversed(server.batches.values())]
+            self._send(
+                200,
+                {
+                    "object": "list",
+                    "data": data,
+                    "first_id": data[0]["id"] if data else None,
+                    "last_id": data[-1]["id"] if data else None,
+                    "has_more": False,
+                },
+            )
 
         def _batch_get(self, path: str) -> None:
             if not self._authorized():

@@ -269,3 +269,37 @@ def test_batch_needs_a_remote_writer_and_detach_needs_batch(tmp_path: Path, serv
     detach = generate(tmp_path, server, batch=False, GSF_DETACH="1")
     assert detach.returncode == 2 and "--detach needs --batch" in detach.stderr
     assert server.ledger.answered == 0
+
+
+def no_line_submitted_twice(server: FakeOpenAI) -> None:
+    submitted = [line["custom_id"] for batch in server.batches.values() for line in batch["lines"]]
+    assert len(submitted) == len(set(submitted))
+    assert server.ledger.billed_twice == 0
+
+
+def test_a_lost_answer_to_a_batch_create_finds_the_batch_instead_of_paying_again(
+    tmp_path: Path, server: FakeOpenAI, live_story: dict[str, Any]
+) -> None:
+    server.configure(batch_create_faults=["ok", "drop", "500"])  # the second batch exists, its answer is lost
+    result = generate(tmp_path, server)
+    assert result.returncode == 0, result.stderr
+    assert server.batch_create_faults == []
+    no_line_submitted_twice(server)
+    assert last_json(result)["tokens"] == billed(server)
+    assert same_story(exported(tmp_path, server, last_json(result)["story_id"]), live_story) == ""
+
+
+def test_a_run_that_died_creating_a_batch_is_followed_by_one_that_adopts_it(
+    tmp_path: Path, server: FakeOpenAI, live_story: dict[str, Any]
+) -> None:
+    server.configure(batch_create_faults=["ok", "drop"])
+    failed = generate(tmp_path, server, GSF_MAX_ATTEMPTS="1")  # gives up on the lost answer
+    assert failed.returncode == 75, failed.stderr
+    assert server.ledger.batches_created == 2
+    saved = orjson.loads((tmp_path / "checkpoints" / "上海_batches.json").read_bytes())["batches"]
+    assert [record["status"] for record in saved][-1] == "creating"
+    result = generate(tmp_path, server)
+    assert result.returncode == 0, result.stderr
+    no_line_submitted_twice(server)
+    assert last_json(result)["tokens"] == billed(server)
+    assert same_story(exported(tmp_path, server, last_json(result)["story_id"]), live_story) == ""

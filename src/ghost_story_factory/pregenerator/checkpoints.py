@@ -643,7 +643,9 @@ def batch_record(batch_id: str, input_file_id: str, lines: list[str], submitted_
 
 def _check_batch_record(record: Any) -> dict[str, Any]:
     """A batch record as saved, checked field by field (a hand-edited file must not be trusted)."""
-    if not isinstance(record, dict) or not isinstance(record.get("id"), str) or not record["id"]:
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+        raise ValueError("a batch record has no id")
+    if not record["id"] and record.get("status") != "creating":  # no id only while being created
         raise ValueError("a batch record has no id")
     lines = record.get("lines")
     if not isinstance(lines, dict):

@@ -34,6 +34,7 @@ Design (issue 11), and why:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import random
@@ -44,6 +45,7 @@ from typing import Any, Final, TypeVar
 
 import openai
 import orjson
+from openai.types import Batch
 from openai.types.chat import ChatCompletion
 
 from ..errors import Interrupted, WriterError, WriterRejected, WriterUnavailable
@@ -61,8 +63,9 @@ WINDOW = 100_000  # calls one wave may hold: every node of a level of every tree
 ENDPOINT: Final = "/v1/chat/completions"
 _SETTLE_TICKS = 20  # loop turns without a new call: the trees have all scheduled what they can
 _SETTLE_S = 0.02  # and this long, so a tree busy committing a level (CPU, a checkpoint) is waited for
-_RUNNING = frozenset({"validating", "in_progress", "finalizing", "cancelling", "submitted"})
+_RUNNING = frozenset({"validating", "in_progress", "finalizing", "cancelling", "submitted", "creating"})
 _LINE_ERROR = 300  # characters of a line's error kept in the records
+_LIST_LIMIT = 1000  # batches looked through to find one whose create answer was lost
 
 MESSAGES: dict[str, dict[str, str]] = {
     "zh": {
@@ -157,6 +160,7 @@ class BatchWriter(OpenAIWriter):
         self._announced_found: set[str] = set()
         self._pending_batches: set[str] = set()
         self._pending_lines = 0
+        self._creating: set[int] = set()  # id() of records whose batch this process is creating
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -263,6 +267,7 @@ class BatchWriter(OpenAIWriter):
                 line.fail(exc)
 
     async def _send_wave(self, wave: list[_Line]) -> None:
+        await self._adopt()
         index = self._index()
         groups: dict[str, list[_Line]] = {}
         fresh: list[_Line] = []
@@ -281,6 +286,33 @@ class BatchWriter(OpenAIWriter):
             groups[record["id"]] = fresh
         records = {record["id"]: record for record in self._records}
         await asyncio.gather(*(self._settle_batch(records[bid], lines) for bid, lines in groups.items()))
+
+    async def _find(self, input_file_id: str) -> Batch | None:
+        """The batch created from this input file, if any (newest first; a long list is cut short)."""
+        seen = 0
+        async for batch in self._client.batches.list(limit=100):
+            if batch.input_file_id == input_file_id:
+                return batch
+            seen += 1
+            if seen >= _LIST_LIMIT:
+                break
+        return None
+
+    async def _adopt(self) -> None:
+        """Records saved while their batch was being created: find the batch, or forget the record."""
+        assert self._store is not None
+        # Only records of an earlier process: this one's are still being created by _submit.
+        unknown = [r for r in self._records if not r["id"] and id(r) not in self._creating]
+        if not unknown:
+            return
+        for record in unknown:
+            input_id = str(record.get("input_file_id") or "")
+            found = await self._call("list", functools.partial(self._find, input_id)) if input_id else None
+            if found is None:  # never created: its lines are submitted again, nothing was paid
+                self._records.remove(record)
+            else:
+                record["id"], record["status"] = found.id, found.status
+        self._store.save_batches(self._records)
 
     def _index(self) -> dict[str, dict[str, Any]]:
         """Line id -> the latest batch record holding it that has not failed it."""
@@ -302,15 +334,31 @@ class BatchWriter(OpenAIWriter):
         uploaded = await self._call(
             "upload", lambda: self._client.files.create(file=("gsf-wave.jsonl", payload), purpose="batch")
         )
-        batch = await self._call(
-            "create",
-            lambda: self._client.batches.create(
-                input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h"
-            ),
-        )
-        record = batch_record(batch.id, uploaded.id, [line.custom_id for line in lines], time.time())
-        record["status"] = batch.status
+        # Saved before the batch exists: if the answer to the create is lost (a dropped connection, a
+        # kill), the rerun or the retry finds the batch by its input file instead of paying again.
+        record = batch_record("", uploaded.id, [line.custom_id for line in lines], time.time())
+        record["status"] = "creating"
         self._records.append(record)
+        self._store.save_batches(self._records)
+        self._creating.add(id(record))
+        tried = False
+
+        async def create() -> Batch:
+            nonlocal tried
+            if tried:
+                found = await self._find(uploaded.id)
+                if found is not None:
+                    return found
+            tried = True
+            return await self._client.batches.create(
+                input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h"
+            )
+
+        try:
+            batch = await self._call("create", create)
+        finally:
+            self._creating.discard(id(record))
+        record["id"], record["status"] = batch.id, batch.status
         self._store.save_batches(self._records)
         self.batches_submitted += 1
         self.lines_submitted += len(lines)
