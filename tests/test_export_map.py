@@ -100,7 +100,7 @@ def test_mermaid_is_structurally_sound(sample: str, name: str) -> None:
     lines = content.decode("utf-8").splitlines()
     assert lines[0] == "---" and lines[1].startswith("title: ") and lines[2] == "---"
     json.loads(lines[1][len("title: ") :])  # the front-matter title is a quoted string
-    assert lines[3] == "flowchart TD"
+    assert lines[3] == "flowchart LR"  # one column per depth
     declared: dict[str, str] = {}
     edges: list[tuple[str, str]] = []
     class_lines = []

@@ -19,6 +19,8 @@ else
     stamp="$check_dir/node_modules/.setup-stamp"
     # Re-run npm ci only when the lockfile changed since the last install (fast path otherwise).
     if [[ ! -f "$stamp" ]] || ! cmp -s "$check_dir/package-lock.json" "$stamp"; then
+        echo "setup_test_tools: npm ci in tools/export-check (inkjs, yarn-bound, extwee, playwright-core:" \
+             "the export tests compile and play the exports with them)" >&2
         if (cd "$check_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1); then
             cp "$check_dir/package-lock.json" "$stamp"
         else
@@ -58,6 +60,8 @@ if ((${#missing[@]})); then
     elif ! command -v apt-get >/dev/null 2>&1; then
         warn "apt-get is not available, cannot install ${missing[*]}; tests needing them will skip"
     else
+        echo "setup_test_tools: apt-get install ${missing[*]} (headless Chromium plays the HTML export," \
+             "Graphviz draws the maps, the fonts show Chinese and emoji in them)" >&2
         export DEBIAN_FRONTEND=noninteractive
         # Update the package lists once per run; an install straight from stale lists can 404.
         if ! apt-get update -qq >/dev/null 2>&1; then

@@ -606,9 +606,10 @@ def mermaid_size(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _mermaid_front(title: str) -> list[str]:
+def _mermaid_front(title: str, direction: str) -> list[str]:
     # Front matter is YAML, which reads a JSON string as a string whatever it contains.
-    return ["---", f"title: {json.dumps(' '.join(title.split()), ensure_ascii=False)}", "---", "flowchart TD"]
+    title_line = f"title: {json.dumps(' '.join(title.split()), ensure_ascii=False)}"
+    return ["---", title_line, "---", f"flowchart {direction}"]
 
 
 def _mermaid_graph(
@@ -620,7 +621,8 @@ def _mermaid_graph(
     ids = {nid: _mermaid_id(nid) for nid in char.order}
     taken = set(ids.values())
     inside = set(members)
-    out = _mermaid_front(title)
+    # Left to right: one column per depth, so the choice labels between columns do not widen the rows.
+    out = _mermaid_front(title, "LR")
     classes: dict[str, list[str]] = {}
     shared: list[str] = []
     for depth, nodes in m.levels(members).items():
@@ -686,7 +688,7 @@ def _mermaid_fits(text: str, edges: int) -> bool:
 
 def _mermaid_overview(m: _Map, parts: list[MapPart]) -> str:
     levels, flows = _overview(m, parts)
-    out = _mermaid_front(f"{m.title} · {m.words['overview'].format(count=len(parts))}")
+    out = _mermaid_front(f"{m.title} · {m.words['overview'].format(count=len(parts))}", "TD")
     for part in parts:
         text = m.words["part_range"].format(
             index=part.index, count=len(parts), first=part.first, last=part.last
