@@ -16,7 +16,7 @@ import pytest
 from story_samples import sample_story, sample_story_emoji
 
 from ghost_story_factory.errors import LibraryError
-from ghost_story_factory.library import SCHEMA_VERSION, Library
+from ghost_story_factory.library import SCHEMA_VERSION, Library, UnknownStory
 
 
 def count(path: Path, table: str) -> int:
@@ -162,12 +162,35 @@ def test_list_gives_summaries_newest_first(db: Path) -> None:
     assert top["characters"][0]["report"] == newer["characters"][0]["report"]
     assert all("tree" not in c for c in top["characters"])
     assert summaries[1]["backend"] == "offline" and summaries[1]["offline"] is True
+    tokens = older["meta"].get("tokens") or {}
+    assert summaries[1]["tokens"] == tokens.get("total") and summaries[1]["cost_usd"] == older["meta"].get(
+        "cost_usd"
+    )
+    assert summaries[1]["calls"] == older["meta"].get("calls")
 
 
 def test_unknown_id_is_a_library_error_naming_the_file(db: Path) -> None:
     with Library(db) as lib, pytest.raises(LibraryError) as caught:
         lib.get(999)
     assert one_line(caught.value) == f"no story with id 999 in {db}"
+    assert isinstance(caught.value, UnknownStory) and caught.value.story_id == 999
+    assert caught.value.exit_code == 2  # the caller named a story that is not there: bad input
+
+
+def test_find_city_matches_the_name_as_a_writer_types_it(db: Path) -> None:
+    with Library(db) as lib:
+        assert lib.find_city("上海") == []
+        first = lib.save(sample_story("上海", "zh", 1))
+        lib.save(sample_story("Edinburgh", "en", 1))
+        second = lib.save(sample_story("上海", "zh", 2))
+        titles = {s["id"]: s["title"] for s in lib.list()}
+        assert lib.find_city(" 上海 ") == [(first, titles[first]), (second, titles[second])]
+        assert [sid for sid, _ in lib.find_city("edinburgh")] == [2]  # case does not make another city
+        assert lib.find_city("Zoe\u0308") == lib.find_city("Zoë") == []  # NFD and NFC are one name
+        zoe = lib.save(sample_story("Zoë", "en", 1))
+        assert [sid for sid, _ in lib.find_city("Zoe\u0308")] == [zoe]
+        lib.delete(first)
+        assert [sid for sid, _ in lib.find_city("上海")] == [second]
 
 
 def test_a_failure_midway_leaves_no_partial_story(db: Path) -> None:
