@@ -140,3 +140,56 @@ def test_sample_maps_with_hostile_text_render_in_mermaid_11(tmp_path: Path) -> N
         nodes, edges = _declared(path.read_text(encoding="utf-8"))
         assert shown["error"] is None and not shown["syntaxError"], (path.name, shown)
         assert (shown["nodes"], shown["edges"]) == (len(nodes), len(edges)), path.name
+
+
+def _wide_story(width: int) -> dict[str, Any]:
+    """A root with ``width`` choices, each into a node with three choices into 40 endings: one depth holds
+    more choices than one Mermaid diagram may."""
+
+    def state() -> dict[str, Any]:
+        return {"scene": "hall", "PR": 0, "GR": 0, "WF": 0, "time": "00:00", "flags": {}, "inventory": []}
+
+    def choice(text: str, target: str) -> dict[str, Any]:
+        effects = {"PR": 1, "GR": 0, "WF": 0, "minutes": 1, "scene": None, "flags": {}, "items": []}
+        return {"text": text, "consequences": effects, "next": target, "bridge": ""}
+
+    root = {"narrative": "The start.", "state": state(), "ending": None}
+    root["choices"] = [choice(f"go {i}", f"a{i:03d}") for i in range(width)]
+    nodes: dict[str, Any] = {"root": root}
+    for i in range(width):
+        nodes[f"a{i:03d}"] = {
+            "narrative": f"Wide node {i} stands here. It is number {i}.",
+            "state": state(),
+            "choices": [choice(f"end {i} {k}", f"e{(i * 3 + k) % 40:02d}") for k in range(3)],
+            "ending": None,
+        }
+    for j in range(40):
+        ending = {"type": "escape", "title": f"Out {j}"}
+        nodes[f"e{j:02d}"] = {"narrative": f"Ending {j}.", "state": state(), "choices": [], "ending": ending}
+    tree = {"root": "root", "nodes": nodes}
+    return {
+        "story": {"title": "Wide", "city": "X", "lang": "en"},
+        "characters": [{"name": "W", "tree": tree}],
+    }
+
+
+def test_a_depth_too_wide_for_one_diagram_is_cut_and_renders(tmp_path: Path) -> None:
+    story = _wide_story(130)
+    [char] = characters(story)
+    files = graph.render_mermaid_files(story, char)
+    paths = []
+    drawn: list[str] = []
+    for suffix, text in files:
+        nodes, edges = _declared(text)
+        assert len(edges) < graph.MERMAID_MAX_EDGES and graph.mermaid_size(text) < graph.MERMAID_MAX_TEXT
+        if suffix:
+            drawn += [n for n in nodes if not n.endswith("_elsewhere")]
+        paths.append(tmp_path / f"wide{suffix}.mmd")
+        paths[-1].write_text(text, encoding="utf-8")
+    assert sorted(drawn) == sorted(char.order)
+    assert sum("_d01-01" in suffix for suffix, _ in files) >= 1, [suffix for suffix, _ in files]
+    report = _render_in_mermaid(paths)
+    for path, shown in zip(paths, report["files"], strict=True):
+        nodes, edges = _declared(path.read_text(encoding="utf-8"))
+        assert shown["error"] is None and not shown["syntaxError"], (path.name, shown)
+        assert (shown["nodes"], shown["edges"]) == (len(nodes), len(edges)), path.name

@@ -264,14 +264,23 @@ class _Map:
         return dict(sorted(result.items()))
 
     def split(self, fits: Callable[[list[str]], bool]) -> list[MapPart]:
-        """Consecutive depths, as many per part as ``fits`` allows (a single depth always makes a part)."""
+        """Consecutive depths, as many per part as ``fits`` allows; a depth too big for one part is cut into
+        runs of nodes that fit (a single node always makes a part)."""
         groups: list[tuple[int, int, list[str]]] = []
         for depth, nodes in self.levels().items():
             if groups and fits(groups[-1][2] + nodes):
                 first, _, kept = groups[-1]
                 groups[-1] = (first, depth, kept + nodes)
-            else:
+            elif fits(nodes):
                 groups.append((depth, depth, list(nodes)))
+            else:
+                run: list[str] = []
+                for nid in nodes:
+                    if run and not fits([*run, nid]):
+                        groups.append((depth, depth, run))
+                        run = []
+                    run.append(nid)
+                groups.append((depth, depth, run))
         return [MapPart(i + 1, first, last, tuple(nodes)) for i, (first, last, nodes) in enumerate(groups)]
 
 

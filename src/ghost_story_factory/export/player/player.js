@@ -293,11 +293,18 @@
       ]),
       box, reader
     ]));
+    // Open on the player's node at a readable size when the whole graph would be too small to read.
     fit();
+    if (view.k < 0.6) {
+      var at = geo.pos[current], w = box.clientWidth || 800, h = box.clientHeight || 500;
+      view.k = 0.8; view.x = w / 2 - (at.x + BOX_W / 2) * view.k; view.y = h / 2 - (at.y + BOX_H / 2) * view.k;
+      apply();
+    }
     read(current);
   }
 
   document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && document.getElementById("map")) { e.preventDefault(); render(); return; }
     if (e.altKey || e.ctrlKey || e.metaKey || !/^[1-9]$/.test(e.key)) return;
     var buttons = app.querySelectorAll("#choices button, #picker button");
     var b = buttons[Number(e.key) - 1];
