@@ -378,14 +378,23 @@ class BatchWriter(OpenAIWriter):
             for line in lines:
                 line.fail(Interrupted("detached: a batch is pending"))
             return
+        lost = False
         for line in lines:
             result = results.get(line.custom_id) or _Result(False, error="missing from the batch's files")
             if result.ok and result.body is not None:
                 self._deliver(line, result.body)
-            elif result.rejected:
+                continue
+            saved = record["lines"].get(line.custom_id)
+            if saved is not None and saved.get("state") != "failed":  # collected once, gone now
+                saved.update(state="failed", error=result.error[:_LINE_ERROR])
+                saved.pop("usage", None)
+                lost = True
+            if result.rejected:
                 line.fail(WriterRejected(f"the API refused a batch request: {result.error}"))
             else:
                 self._again(line, result.error)
+        if lost and self._store is not None:
+            self._store.save_batches(self._records)
 
     def _again(self, line: _Line, why: str) -> None:
         failures = self._failures[line.custom_id] = self._failures.get(line.custom_id, 0) + 1
@@ -481,7 +490,12 @@ class BatchWriter(OpenAIWriter):
         return results
 
     async def _download(self, file_id: str) -> bytes:
-        content = await self._call("download", lambda: self._client.files.content(file_id))
+        """A batch's output or error file; one the provider no longer keeps reads as empty (its lines
+        are then submitted again: they cannot be collected any more)."""
+        try:
+            content = await self._call("download", lambda: self._client.files.content(file_id))
+        except _Gone:
+            return b""
         return content.content
 
     async def _call(self, what: str, send: Callable[[], Awaitable[T]]) -> T:
@@ -504,6 +518,8 @@ class BatchWriter(OpenAIWriter):
                     raise WriterRejected(
                         f"{self.base_url} has no Batch API (404 on {what}): run without --batch"
                     ) from None
+                if isinstance(exc, openai.NotFoundError) and what == "download":
+                    raise _Gone(what) from None
                 failure, _ = self._failure(exc, {}, self.mode)
                 if isinstance(failure, WriterError):
                     raise failure from None
@@ -517,6 +533,10 @@ class BatchWriter(OpenAIWriter):
         raise WriterUnavailable(
             f"the Batch API did not answer after {self.max_attempts} attempts ({what}): {last}"
         )
+
+
+class _Gone(Exception):
+    """A file the provider no longer has (output files expire)."""
 
 
 def _usage_in(body: dict[str, Any]) -> Usage:
