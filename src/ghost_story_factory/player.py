@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -11,7 +13,7 @@ from rich.text import Text
 
 from . import runtime
 from .model import Story, load_story
-from .text import clean_text
+from .text import clean_line, clean_text
 from .vocabulary import UI_WORDS, ending_line, lang_of
 from .vocabulary import ending_label as _label
 
@@ -303,6 +305,21 @@ def play(
             _say(out, arrival.bridge)
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ghost_story_factory.player stories LANG`` with ``ghost-story list --json`` on stdin:
+    the lines of the menu's story picker (start_pregenerated_game.sh), the story ids on the first line,
+    then one line per story, with no control or escape sequence from a title or a name."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2 or args[0] != "stories":
+        print("usage: python -m ghost_story_factory.player stories zh|en < list.json", file=sys.stderr)
+        return 2
+    summaries = json.loads(sys.stdin.buffer.read() or b"[]")
+    lines = [" ".join(str(int(s["id"])) for s in summaries)]
+    lines += [clean_line(line, 2000) for line in story_lines(summaries, args[1])]
+    sys.stdout.buffer.write(("\n".join(lines) + "\n").encode("utf-8"))
+    return 0
+
+
 def _typed(story: dict[str, Any]) -> Story:
     from .errors import StoryFormatError
 
@@ -310,3 +327,7 @@ def _typed(story: dict[str, Any]) -> Story:
         return load_story(story)
     except StoryFormatError as exc:
         raise ValueError(str(exc)) from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

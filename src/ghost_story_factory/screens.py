@@ -5,6 +5,7 @@ It lives on the command-line side so the library itself never imports rich.
 
 from __future__ import annotations
 
+import atexit
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
-from .pregenerator.progress import say
+from .pregenerator.progress import say, translate_warning
 from .text import clean_text
 from .vocabulary import duration
 
@@ -48,7 +49,7 @@ class ConsoleProgress:
         self._print(say(self.lang, key, **values))
 
     def warn(self, text: str) -> None:
-        self._print(say(self.lang, "warning", text=text), style="yellow")
+        self._print(say(self.lang, "warning", text=translate_warning(self.lang, text)), style="yellow")
 
     # -- the writer's events --------------------------------------------------------------------
 
@@ -96,23 +97,21 @@ class ConsoleProgress:
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn(
-                    "depth {task.fields[depth]} · queue {task.fields[queue]} · {task.fields[spend]} "
-                    "{task.fields[flight]}"
-                ),
+                TextColumn("{task.fields[stats]} {task.fields[flight]}"),  # fields are built by say()
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
                 console=self.console,
                 transient=False,
             )
             self._bar.start()
+            # The bar hides the cursor; a run that ends without tree_finished (an error, Ctrl+C,
+            # sys.exit) must still give it back.
+            atexit.register(self.close)
         self._tasks[name] = self._bar.add_task(
             escape(clean_text(name)),  # the description column is markup: a name is shown as typed
             total=max_nodes,
             completed=nodes,
-            depth=0,
-            queue=0,
-            spend="",
+            stats=escape(say(self.lang, "bar_stats", depth=0, queue=0, spend="")),
             flight="",
         )
 
@@ -122,19 +121,32 @@ class ConsoleProgress:
         now = time.monotonic()
         self._last_reply = now
         first = self._first.setdefault(name, (now, nodes, cost))
-        spend = f"{tokens} tokens · " + (say(self.lang, "spend_unknown") if cost is None else f"${cost:.4f}")
+        price = say(self.lang, "spend_unknown") if cost is None else f"${cost:.4f}"
+        spend = say(self.lang, "spend", tokens=tokens, cost=price)
         total = self._max.get(name, 0)
         done, took = nodes - first[1], now - first[0]
         if done > 0 and took > 0 and total > nodes:
-            spend += " · " + say(self.lang, "eta", eta=duration((total - nodes) * took / done))
+            spend += " · " + say(self.lang, "eta", eta=duration((total - nodes) * took / done, self.lang))
             if cost is not None and first[2] is not None:
                 projected = cost + (cost - first[2]) / done * (total - nodes)
                 spend += " · " + say(self.lang, "projected", cost=projected)
         if self._bar is not None and name in self._tasks:
-            self._bar.update(self._tasks[name], completed=nodes, depth=depth, queue=queue, spend=spend)
+            stats = say(self.lang, "bar_stats", depth=depth, queue=queue, spend=spend)
+            self._bar.update(self._tasks[name], completed=nodes, stats=escape(stats))
         elif total and now >= self._next_plain.get(name, 0.0):
             self._next_plain[name] = now + self.every
-            self._print(f"   {name} {nodes}/{total} · depth {depth} · queue {queue} · {spend}")
+            self._print(
+                say(
+                    self.lang,
+                    "plain_tree",
+                    name=name,
+                    nodes=nodes,
+                    total=total,
+                    depth=depth,
+                    queue=queue,
+                    spend=spend,
+                )
+            )
 
     def checkpoint_saved(self, path: Path, nodes: int) -> None:
         self.line("saved_tree", nodes=nodes, path=path)
@@ -144,5 +156,12 @@ class ConsoleProgress:
         if self._bar is not None and name in self._tasks:
             self._tasks.pop(name)
             if not self._tasks:
-                self._bar.stop()
-                self._bar = None
+                self.close()
+
+    def close(self) -> None:
+        """Stop the live bar (if any) and show the cursor again; safe to call more than once."""
+        if self._bar is not None:
+            bar, self._bar = self._bar, None
+            self._tasks.clear()
+            bar.stop()
+            atexit.unregister(self.close)

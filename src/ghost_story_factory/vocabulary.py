@@ -120,10 +120,14 @@ def hhmm(total_minutes: int) -> str:
     return f"{total_minutes // 60:02d}:{total_minutes % 60:02d}"
 
 
-def duration(seconds: float) -> str:
-    """A short human duration, as every screen shows one: "45 s", "12 min", "3.5 h"."""
+_UNITS = {"zh": ("秒", "分钟", "小时"), "en": ("s", "min", "h")}
+
+
+def duration(seconds: float, lang: str | None = "en") -> str:
+    """A short human duration, as every screen shows one: "45 s", "12 min", "3.5 h" (zh: "45 秒")."""
+    second, minute, hour = _UNITS[lang_of(lang)]
     if seconds < 90:
-        return f"{seconds:.0f} s"
+        return f"{seconds:.0f} {second}"
     if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+        return f"{seconds / 60:.0f} {minute}"
+    return f"{seconds / 3600:.1f} {hour}"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Protocol
 
 MESSAGES: dict[str, dict[str, str]] = {
     "zh": {
-        "offline": "✍️  使用离线写作器（内置，无需网络，不消耗 token）。设置 OPENAI_API_KEY 可使用真实模型。",
+        "offline": "✍️  使用离线写作器（内置，无需网络，不消耗词元）。设置 OPENAI_API_KEY 可使用真实模型。",
         "backend": "✍️  写作器：{backend}（模型 {model}）",
         "documents": "📜 故事文档已就绪：《{title}》",
         "characters": "👥 角色：{names}",
@@ -30,26 +31,45 @@ MESSAGES: dict[str, dict[str, str]] = {
         "format_how_first": "首选即被接受",
         "format_how_tried": "依次尝试了 {tried}",
         "format_how_checkpoint": "沿用检查点中协商好的模式",
-        "refused": "   ⚙️  服务器拒绝了请求中的 {what}（不计 token）：{reason} —— 已调整后重发",
-        "cut": "   ✂️  一个 {kind} 回复在输出上限 {cap} tokens 处被截断：要求更短的回复",
+        "refused": "   ⚙️  服务器拒绝了请求中的 {what}（不计词元）：{reason} —— 已调整后重发",
+        "cut": "   ✂️  一个 {kind} 回复在输出上限 {cap} 词元 处被截断：要求更短的回复",
         "waiting": "   ⏳ 等待写作器：{in_flight} 个调用进行中，距上次回复 {waited:.0f} 秒（共 {elapsed:.0f} 秒）",
         "in_flight": "{count} 个进行中",
-        "estimate": "🧮 预估：{calls} 次写作器调用，约 {tokens} tokens（输入 {prompt}，输出 {completion}），"
+        "estimate": "🧮 预估：{calls} 次写作器调用，约 {tokens} 词元（输入 {prompt}，输出 {completion}），"
         "{cost}，并发 {concurrency} 时约 {duration}",
-        "estimate_detail": "   最大的提示约 {largest} tokens（{largest_kind}）；每个节点：提示约 {node_prompt}，"
-        "回复约 {node_reply} tokens",
+        "estimate_detail": "   最大的提示约 {largest} 词元（{largest_kind}）；每个节点：提示约 {node_prompt}，"
+        "回复约 {node_reply} 词元",
         "estimate_assume": "   （估算依据：每个角色最多 {nodes} 个节点、{characters} 个角色、每次调用约 {seconds:g} 秒、"
         "不计重问）",
         "cost_unknown": "费用未知（没有 {model} 的价格：用 --price 指定）",
         "cost_free": "本地服务器，无 API 费用",
-        "cost_offline": "离线写作器，不消耗 token",
+        "cost_offline": "离线写作器，不消耗词元",
         "cost_reported": "费用由服务商逐次报告",
         "cost_about": "约 ${low:.4f}–${high:.4f}",
-        "largest_prompt": "📏 本次运行最大的提示：{tokens} tokens（{kind}）",
-        "refused_total": "   （服务器拒绝了 {count} 个请求的格式，不计 token）",
+        "largest_prompt": "📏 本次运行最大的提示：{tokens} 词元（{kind}）",
+        "refused_total": "   （服务器拒绝了 {count} 个请求的格式，不计词元）",
         "eta": "剩余约 {eta}",
         "projected": "本树结束时约 ${cost:.4f}",
         "spend_unknown": "费用未知",
+        "spend": "{tokens} 词元 · {cost}",
+        "bar_stats": "第 {depth} 层 · 待写 {queue} · {spend}",
+        "plain_tree": "   {name} {nodes}/{total} · 第 {depth} 层 · 待写 {queue} · {spend}",
+        # Warnings raised in English by the checkpoint store and the story loop, shown in zh (see
+        # translate_warning): the en twins below are the exact texts those modules produce.
+        "w_lock_taken": "接管了一个已结束进程留下的锁（{owner}）",
+        "w_owner": "进程 {pid}，主机 {host}，{started_at} 启动",
+        "w_owner_unknown": "所有者未知",
+        "w_lock_note": "无法在 {folder} 写入锁的说明：{cause}；生成继续",
+        "w_journal_sync": "无法同步日志：{cause}",
+        "w_journal_read": "无法读取日志 {name}：{cause}；这些回复将重新请求",
+        "w_journal_append": "无法追加到日志 {name}：{cause}；生成继续",
+        "w_journal_close": "无法关闭日志 {name}：{cause}",
+        "w_checkpoint_save": "检查点没有保存到 {path}：{cause}；生成继续",
+        "w_checkpoint_read": "无法读取检查点 {path}：{cause}；这一层重新开始",
+        "w_checkpoint_stuck": "检查点 {path} 无法使用（{why}），也无法移走：{cause}",
+        "w_checkpoint_moved": "检查点 {path} 无法使用（{why}）；已移到 {target}，这一层重新开始",
+        "w_stored_characters": "沿用检查点中的角色 {stored}（而不是 {given}）继续",
+        "w_stored_value": "{setting}：沿用检查点中的值 {value}（而不是 {wanted}）继续",
     },
     "en": {
         "offline": "✍️  Using the offline writer (built in, no network, no tokens). "
@@ -98,12 +118,69 @@ MESSAGES: dict[str, dict[str, str]] = {
         "eta": "about {eta} left",
         "projected": "≈ ${cost:.4f} when this tree is done",
         "spend_unknown": "cost unknown",
+        "spend": "{tokens} tokens · {cost}",
+        "bar_stats": "depth {depth} · queue {queue} · {spend}",
+        "plain_tree": "   {name} {nodes}/{total} · depth {depth} · queue {queue} · {spend}",
+        "w_lock_taken": "took over a lock left by a process that ended ({owner})",
+        "w_owner": "pid {pid} on {host}, started {started_at}",
+        "w_owner_unknown": "owner unknown",
+        "w_lock_note": "cannot write the lock note in {folder}: {cause}; generation goes on",
+        "w_journal_sync": "cannot sync the journal: {cause}",
+        "w_journal_read": "cannot read journal {name}: {cause}; replies will be asked again",
+        "w_journal_append": "cannot append to journal {name}: {cause}; generation goes on",
+        "w_journal_close": "cannot close journal {name}: {cause}",
+        "w_checkpoint_save": "checkpoint not saved to {path}: {cause}; generation goes on",
+        "w_checkpoint_read": "cannot read checkpoint {path}: {cause}; that level starts fresh",
+        "w_checkpoint_stuck": "checkpoint {path} is unusable ({why}) and could not be moved: {cause}",
+        "w_checkpoint_moved": "checkpoint {path} is unusable ({why}); moved to {target}, that level starts fresh",
+        "w_stored_characters": "resuming with the stored characters {stored} (not {given})",
+        "w_stored_value": "{setting}: continuing with the stored value {value} (not {wanted})",
     },
 }
 
 
+# The kinds of writer call, by their name in zh (a message names a call's kind by its English id).
+CALL_KINDS = {"documents": "文档", "characters": "角色", "plan": "规划", "node": "节点"}
+_KIND_FIELDS = {"estimate_detail": "largest_kind", "largest_prompt": "kind", "cut": "kind"}
+
+
 def say(lang: str, key: str, **values: Any) -> str:
+    field = _KIND_FIELDS.get(key)
+    if lang == "zh" and field and values.get(field) in CALL_KINDS:
+        values[field] = CALL_KINDS[values[field]]
     return MESSAGES.get(lang, MESSAGES["zh"])[key].format(**values)
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """An English template as a regex: every ``{field}`` captures the text between the literal parts."""
+    parts = re.split(r"\{(\w+)\}", template)
+    regex = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts))
+    return re.compile(regex, re.DOTALL)
+
+
+_WARNINGS = [(key, _pattern(text)) for key, text in MESSAGES["en"].items() if key.startswith("w_")]
+_OWNER = _pattern(MESSAGES["en"]["w_owner"])
+
+
+def translate_warning(lang: str, text: str) -> str:
+    """A warning the pregenerator raised in English, in ``lang`` when it is one of the known texts
+    (an unknown text, e.g. from a newer module, is shown as it is)."""
+    if lang not in MESSAGES or lang == "en":
+        return text
+    for key, pattern in _WARNINGS:
+        match = pattern.fullmatch(text)
+        if match is None:
+            continue
+        values = match.groupdict()
+        owner = values.get("owner")
+        if owner is not None:
+            known = _OWNER.fullmatch(owner)
+            if known:
+                values["owner"] = say(lang, "w_owner", **known.groupdict())
+            elif owner == MESSAGES["en"]["w_owner_unknown"]:
+                values["owner"] = say(lang, "w_owner_unknown")
+        return say(lang, key, **values)
+    return text
 
 
 class Progress(Protocol):
