@@ -191,21 +191,37 @@ def library(tmp_path: Path) -> Path:
     return tmp_path / "ghost_stories.db"
 
 
-BAD_GENERATE = [
+BAD_GENERATE: list[tuple[str, ...]] = [
     ("--city", ""),
     ("--city", "   "),
+    ("--city", "  \t "),
+    ("--city", "\u3000"),  # an ideographic space
     ("--city", "../x"),
+    ("--city", "a/b"),
+    ("--city", "a\\b"),
     ("--city", "杭州/西湖"),
+    ("--city", "a\x07b"),
     ("--city", "a\x1bb"),
+    ("--city", "\x1b[31mred"),
     ("--city", "\u200b\u200b"),  # nothing visible
+    ("--city", "鬼" * 201),
     ("--city", "上海", "--characters", "A,A"),
+    ("--city", "上海", "--characters", "A, A"),
+    ("--city", "上海", "--characters", "Zoë,Zoe\u0308"),  # the same name after NFC
+    ("--city", "上海", "--characters", "A,,B"),
+    ("--city", "上海", "--characters", "A,x/y"),
+    ("--city", "上海", "--characters", "x" * 201),
     ("--city", "上海", "--max-nodes", "many"),
     ("--city", "上海", "--max-nodes", "2"),
+    ("--city", "上海", "--concurrency", "0"),
+    ("--city", "上海", "--branching", "9"),
+    ("--city", "上海", "--max-depth", "-1"),
     ("--city", "上海", "--backend", "gpt"),
     ("--city", "上海", "--lang", "fr"),
     ("--characters", "A"),  # no --city
     ("--city", "上海", "--bogus"),
 ]
+BAD_ENV = [{"GSF_CONCURRENCY": "lots"}, {"GSF_GRACE_SECONDS": "inf"}, {"GSF_MAX_NODES": "1e9"}]
 BAD_LIBRARY = [
     ("export", "1"),  # no --format: the formats are listed
     ("export", "1", "--format", "pdf"),
@@ -236,6 +252,22 @@ def test_bad_generate_input_exits_2_in_one_line_and_writes_nothing(
     assert code == 2 and out == ""
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("env", BAD_ENV, ids=lambda e: " ".join(f"{k}={v}" for k, v in e.items()))
+def test_a_bad_environment_value_exits_2_in_one_line_and_writes_nothing(
+    run: Run, tmp_path: Path, env: dict[str, str]
+) -> None:
+    code, out, err = run("generate", "--city", "上海", **env)
+    assert code == 2 and out == "" and err.startswith("error: ") and err.count("\n") == 1, err
+    assert next(iter(env)) in err and list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_dir_that_is_a_file_is_bad_input(run: Run, tmp_path: Path) -> None:
+    (tmp_path / "cp").write_text("not a folder")
+    code, out, err = run("generate", "--city", "上海", "--checkpoint-dir", "cp", "--lang", "en")
+    assert code == 2 and out == "" and err == "error: --checkpoint-dir cp exists and is not a folder\n"
+    assert sorted(os.listdir(tmp_path)) == ["cp"]
 
 
 @pytest.mark.parametrize("args", BAD_LIBRARY, ids=lambda a: " ".join(a) or "nothing")

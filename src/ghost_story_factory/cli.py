@@ -73,7 +73,14 @@ def _add_setting(parser: argparse.ArgumentParser, name: str) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(lang: str = "en") -> argparse.ArgumentParser:
+    """The command's parser; ``lang`` is the language of what it says about a bad story id."""
+
+    def story_id(raw: str) -> int:
+        if not raw.strip().isdigit() or int(raw) < 1:
+            raise argparse.ArgumentTypeError(text(lang, "bad_id", id=raw))
+        return int(raw)
+
     parser = _Parser(
         prog="ghost-story",
         description="Pregenerate and play branching ghost stories. Run ghost-story COMMAND --help for a "
@@ -146,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print a story's documents (synopsis, game design, lore, main story), each character's "
         "plan (beats, planned endings, clues, flags, items) and its report.",
     )
-    show.add_argument("story_id", type=_story_id, metavar="ID", help="the story's id (from list)")
+    show.add_argument("story_id", type=story_id, metavar="ID", help="the story's id (from list)")
     _add_setting(show, "db")
     _add_setting(show, "lang")
 
@@ -156,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Play a character's graph under the runtime rules; without ID, pick a story from a menu.",
     )
     play.add_argument(
-        "story_id", nargs="?", type=_story_id, metavar="ID", help="the story's id (from list); omit to pick"
+        "story_id", nargs="?", type=story_id, metavar="ID", help="the story's id (from list); omit to pick"
     )
     play.add_argument(
         "--character", help="the character to play, by name or number [default: ask when there are several]"
@@ -171,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         "png, svg (a map of each character's graph). Without -o the file goes to stdout when stdout is a "
         "pipe or a file, and into the current folder when it is a terminal.",
     )
-    export.add_argument("story_id", type=_story_id, metavar="ID", help="the story's id (from list)")
+    export.add_argument("story_id", type=story_id, metavar="ID", help="the story's id (from list)")
     export.add_argument(
         "--format",
         choices=FORMATS,
@@ -194,17 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete a story from the library",
         description="Delete a story and its characters from the library, after asking (y/N).",
     )
-    delete.add_argument("story_id", type=_story_id, metavar="ID", help="the story's id (from list)")
+    delete.add_argument("story_id", type=story_id, metavar="ID", help="the story's id (from list)")
     delete.add_argument("--yes", action="store_true", help="delete without asking")
     _add_setting(delete, "db")
     _add_setting(delete, "lang")
     return parser
-
-
-def _story_id(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"story id must be a positive whole number, not {text!r}")
-    return int(text)
 
 
 def _lang_hint(argv: Sequence[str], env: Mapping[str, str]) -> str:
@@ -223,7 +224,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     lang = _lang_hint(argv, env)
     err = Console(stderr=True, highlight=False)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(lang).parse_args(argv)
         flags = {k: v for k, v in vars(args).items() if v is not None}
         settings = load_settings(flags, env)
         lang = settings.lang

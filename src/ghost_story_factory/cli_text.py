@@ -53,6 +53,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "unreadable": "无法读取的检查点",
         # library
         "no_library": "{db} 还没有故事库：先生成一个故事",
+        "bad_id": "故事 ID 必须是正整数，而不是 {id!r}",
         "no_story": "{db} 中没有 ID 为 {id} 的故事（ghost-story list 列出所有故事）",
         "no_character": "这个故事里没有角色 {name!r}；它的角色是：{names}",
         "list_empty": "故事库 {db} 里还没有故事",
@@ -136,6 +137,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "batch_line": "{id}: {done}/{lines} done, {failed} failed, waiting {age}",
         "unreadable": "unreadable checkpoint",
         "no_library": "no story library at {db} yet: generate a story first",
+        "bad_id": "a story id is a positive whole number, not {id!r}",
         "no_story": "no story with id {id} in {db} (ghost-story list shows them all)",
         "no_character": "no character named {name!r} in this story; its characters are: {names}",
         "list_empty": "the library {db} has no stories yet",
