@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 BATCHED_KINDS = frozenset({"plan", "node"})
 WINDOW = 100_000  # calls one wave may hold: every node of a level of every tree
 ENDPOINT: Final = "/v1/chat/completions"
+# One input file holds at most 50,000 requests and 200 MB (OpenAI API reference, *Create batch*).
+MAX_LINES = 50_000
+MAX_BYTES = 190 * 1024 * 1024
 _SETTLE_TICKS = 20  # loop turns without a new call: the trees have all scheduled what they can
 _SETTLE_S = 0.02  # and this long, so a tree busy committing a level (CPU, a checkpoint) is waited for
 _RUNNING = frozenset({"validating", "in_progress", "finalizing", "cancelling", "submitted", "creating"})
@@ -280,10 +283,10 @@ class BatchWriter(OpenAIWriter):
                 if record["id"] not in self._announced_found and record["id"] not in self._outputs:
                     self._announced_found.add(record["id"])
                     self._say("found", id=record["id"], lines=len(record["lines"]))
-        if fresh:
-            record = await self._submit(fresh)
+        for chunk in _chunks(fresh):
+            record = await self._submit(chunk)
             self._announced_found.add(record["id"])
-            groups[record["id"]] = fresh
+            groups[record["id"]] = chunk
         records = {record["id"]: record for record in self._records}
         await asyncio.gather(*(self._settle_batch(records[bid], lines) for bid, lines in groups.items()))
 
@@ -326,11 +329,7 @@ class BatchWriter(OpenAIWriter):
     async def _submit(self, lines: list[_Line]) -> dict[str, Any]:
         """Upload the wave, create its batch, and save the record before anything else happens."""
         assert self._store is not None
-        payload = b"".join(
-            orjson.dumps({"custom_id": line.custom_id, "method": "POST", "url": ENDPOINT, "body": line.body})
-            + b"\n"
-            for line in lines
-        )
+        payload = b"".join(_jsonl(line) for line in lines)
         uploaded = await self._call(
             "upload", lambda: self._client.files.create(file=("gsf-wave.jsonl", payload), purpose="batch")
         )
@@ -533,6 +532,27 @@ class BatchWriter(OpenAIWriter):
         raise WriterUnavailable(
             f"the Batch API did not answer after {self.max_attempts} attempts ({what}): {last}"
         )
+
+
+def _jsonl(line: _Line) -> bytes:
+    return (
+        orjson.dumps({"custom_id": line.custom_id, "method": "POST", "url": ENDPOINT, "body": line.body})
+        + b"\n"
+    )
+
+
+def _chunks(lines: list[_Line]) -> list[list[_Line]]:
+    """A wave cut into batches within OpenAI's limits for one input file (requests and bytes)."""
+    chunks: list[list[_Line]] = []
+    size = 0
+    for line in lines:
+        length = len(_jsonl(line))
+        if not chunks or len(chunks[-1]) >= MAX_LINES or size + length > MAX_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(line)
+        size += length
+    return chunks
 
 
 class _Gone(Exception):
