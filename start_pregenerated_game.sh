@@ -81,6 +81,7 @@ install_progress() {  # reads pip's output and tells each step in one short line
         count=$((count + 1))
         name=${line#Collecting }
         name=${name%% *}
+        name=${name%%[<>=!~;[]*}  # "rich>=13" -> "rich"
         say install_collect $((SECONDS - start)) "$count" "$name"
         ;;
       "Building "* | *"Building editable"*started*) say install_building $((SECONDS - start)) ;;
