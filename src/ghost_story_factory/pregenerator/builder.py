@@ -33,6 +33,7 @@ from ..vocabulary import FEAR_MAX, minutes
 from ..writers import prompts
 from ..writers.base import Answer, Request, Usage, Writer, ask, problems_with
 from .checkpoints import CheckpointStore, Journal, TreeCheckpoint
+from .nearest import NearestIndex
 from .progress import Progress
 from .state import GameState, apply, parse_consequences
 from .tree import Choice, Node, Tree, incoming_choices, node_id
@@ -179,6 +180,7 @@ class TreeBuilder:
         self._saved_at_nodes = 0
         self._levels: dict[int, list[Node]] = defaultdict(list)  # depth -> nodes, to find neighbours fast
         self._arrivals_at: dict[str, int] = defaultdict(int)  # node -> choices leading there so far
+        self._index = NearestIndex(ARRIVAL_COST)  # the same nodes as _levels, for _nearest
 
     # ---------------------------------------------------------------------------------------
     async def build(self, opening: GameState, resume: TreeCheckpoint | None) -> Tree:
@@ -196,6 +198,10 @@ class TreeBuilder:
                 self._levels[node.depth].append(node)
             for choice in node.choices:
                 self._arrivals_at[choice.next] += 1
+        self._index.add_all(
+            ((node.id, depth, node.state) for depth, nodes in self._levels.items() for node in nodes),
+            self._arrivals_at,
+        )
         try:
             await self._grow(tree)
         except (WriterError, Interrupted, BudgetReached):
@@ -499,6 +505,7 @@ class TreeBuilder:
         tree.registry.setdefault(state.state_hash(), new.id)
         self._levels[depth].append(new)
         self._arrivals_at[new.id] += 1
+        self._index.add(new.id, depth, state, self._arrivals_at[new.id])
         return new.id, slack - (1 if new.must_end else 2)
 
     def _must_end(self, state: GameState, depth: int) -> str | None:
@@ -514,16 +521,10 @@ class TreeBuilder:
         """The closest existing state at ``depth`` or, failing that, the nearest deeper level.
 
         Each choice already arriving at a node counts against it, so converging branches spread over
-        the level instead of piling into one node that would then take most plays (and one ending)."""
-        arrivals = self._arrivals_at
-        for level in range(depth, self.settings.max_depth + 1):
-            if self._levels[level]:
-                best = min(
-                    self._levels[level],
-                    key=lambda n: (state.distance(n.state) + ARRIVAL_COST * arrivals[n.id], n.id),
-                )
-                return best.id
-        return None
+        the level instead of piling into one node that would then take most plays (and one ending).
+        The cost of the nearest is ``state.distance(n.state) + ARRIVAL_COST * arrivals``, ties to the
+        smaller id; :class:`~.nearest.NearestIndex` finds it without scanning the level."""
+        return self._index.nearest(state, depth, self.settings.max_depth, self._arrivals_at)
 
 
 def _enqueue(tree: Tree, node: Node) -> None:

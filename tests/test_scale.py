@@ -1,0 +1,106 @@
+"""The nearest-state index picks exactly the node the level scan picked, on a real grown graph and on random states.
+
+The index is a pure speed-up (measure 8 of the bench shows what it buys at 100,000 nodes): every
+branch must converge into the same node as before, or stories would change.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import TestWriter, generate
+
+from ghost_story_factory.pregenerator import builder as builder_module
+from ghost_story_factory.pregenerator.builder import ARRIVAL_COST, TreeBuilder
+from ghost_story_factory.pregenerator.nearest import NearestIndex
+from ghost_story_factory.pregenerator.state import GameState
+from ghost_story_factory.vocabulary import hhmm
+
+
+def scan(builder: TreeBuilder, state: GameState, depth: int) -> str | None:
+    """The search before the index: every node of the first non-empty level from ``depth`` on."""
+    arrivals = builder._arrivals_at
+    for level in range(depth, builder.settings.max_depth + 1):
+        if builder._levels[level]:
+            return min(
+                builder._levels[level],
+                key=lambda n: (state.distance(n.state) + ARRIVAL_COST * arrivals[n.id], n.id),
+            ).id
+    return None
+
+
+def test_a_grown_graph_converges_exactly_where_the_scan_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searches: list[str | None] = []
+    indexed = builder_module.TreeBuilder._nearest
+
+    def checked(self: TreeBuilder, state: GameState, depth: int) -> str | None:
+        found = indexed(self, state, depth)
+        assert found == scan(self, state, depth)
+        searches.append(found)
+        return found
+
+    monkeypatch.setattr(builder_module.TreeBuilder, "_nearest", checked)
+    # Wide levels (1,500 nodes over depth 10: 150 a level) so most branches must converge.
+    generate(
+        tmp_path,
+        TestWriter(),
+        characters=("保安",),
+        max_depth=10,
+        max_nodes=1500,
+        concurrency=8,
+        checkpoint_every=500,
+    )
+    assert len(searches) > 500 and all(found is not None for found in searches)
+
+
+def random_state(rng: random.Random) -> GameState:
+    items = ("lamp", "key", "letter", "coin", "photo")
+    flags: dict[str, Any] = {
+        name: rng.choice([True, False, "open", 1]) for name in ("door", "call", "seen") if rng.random() < 0.4
+    }
+    return GameState(
+        scene=rng.choice(["hall", "yard", "roof"]),
+        pr=rng.randrange(0, 101),
+        gr=rng.randrange(0, 101),
+        wf=rng.randrange(0, 40),
+        time=hhmm(rng.randrange(22 * 60, 24 * 60)),
+        flags=flags,
+        inventory=tuple(rng.sample(items, rng.randrange(0, 3))),
+    )
+
+
+def test_the_index_agrees_with_the_scan_on_random_states_and_growing_arrivals() -> None:
+    rng = random.Random(11)
+    index = NearestIndex(ARRIVAL_COST)
+    levels: dict[int, list[tuple[str, GameState]]] = {1: [], 2: [], 4: []}
+    arrivals: dict[str, int] = {}
+    for number in range(1200):
+        depth = rng.choice(list(levels))
+        node_id = f"node_{number:04d}"
+        state = random_state(rng)
+        arrivals[node_id] = rng.randrange(1, 3)
+        levels[depth].append((node_id, state))
+        index.add(node_id, depth, state, arrivals[node_id])
+        if number % 3 == 0:  # arrivals only grow, while the index holds older counts
+            some = rng.choice(list(arrivals))
+            arrivals[some] += 1
+    for _ in range(600):
+        query = random_state(rng)
+        depth = rng.randrange(0, 6)
+        expected = None
+        for level in range(depth, 6):
+            if levels.get(level):
+                expected = min(
+                    levels[level],
+                    key=lambda entry: (
+                        query.distance(entry[1]) + ARRIVAL_COST * arrivals[entry[0]],
+                        entry[0],
+                    ),
+                )[0]
+                break
+        assert index.nearest(query, depth, 5, arrivals) == expected
