@@ -320,6 +320,7 @@ def _dot_graph(m: _Map, members: list[str], title: str, part_of: dict[str, int] 
     part ends at a small dashed box naming the node and the part)."""
     char, lang = m.char, m.lang
     inside = set(members)
+    taken = set(char.nodes)  # the boxes this map adds must not take a node's name
     out = _dot_header(title, "TB" if part_of is None else "LR")
     used_types: list[str] = []
     for nid in members:
@@ -348,7 +349,7 @@ def _dot_graph(m: _Map, members: list[str], title: str, part_of: dict[str, int] 
             target = choice["next"]
             if target not in inside and part_of is not None:
                 if target not in stubs:
-                    stubs[target] = f"elsewhere:{target}"
+                    stubs[target] = _fresh(f"elsewhere:{target}", taken)
                     text = m.words["elsewhere"].format(node=target, index=part_of[target])
                     out.append(
                         f"  {_dot_string(stubs[target])} [label={_dot_string(text)}, style=dashed,"
@@ -363,7 +364,7 @@ def _dot_graph(m: _Map, members: list[str], title: str, part_of: dict[str, int] 
         for depth, nodes in m.levels(members).items():
             if depth == m.shared_depth:
                 continue  # the shared endings have their own box below
-            head = f"depth:{depth}"
+            head = _fresh(f"depth:{depth}", taken)
             heads.append(head)
             out.append(
                 f"  {_dot_string(head)} [shape=plaintext, style=solid, fontsize=12, label={_dot_string(m.level_title(depth))}];"
@@ -390,7 +391,7 @@ def _dot_graph(m: _Map, members: list[str], title: str, part_of: dict[str, int] 
         for etype in used_types:
             color = ending_color(etype)
             out.append(
-                f"    {_dot_string('legend_' + etype)} [label={_dot_string(ending_label(lang, etype))},"
+                f"    {_dot_string(_fresh('legend_' + etype, taken))} [label={_dot_string(ending_label(lang, etype))},"
                 f' fillcolor="{color}", fontcolor="{_text_color(color)}", style="filled"];'
             )
         out.append("  }")
@@ -528,9 +529,12 @@ def render_image(
 
 def image_parts(story: dict[str, Any], char: Character) -> list[MapPart]:
     """The depth ranges of the detailed pictures: [] when the whole graph makes one readable picture."""
-    if len(char.order) <= IMAGE_NODES_PER_PART:
+    return _image_parts(_Map(story, char))
+
+
+def _image_parts(m: _Map) -> list[MapPart]:
+    if len(m.char.order) <= IMAGE_NODES_PER_PART:
         return []
-    m = _Map(story, char)
 
     def fits(nodes: list[str]) -> bool:
         return (
@@ -546,7 +550,7 @@ def render_image_files(
     """(file name suffix, picture) pairs: ("", the whole map) for a small graph, else ("", an overview) and
     one ("_partN_dAA-BB", detailed map) per depth range; each picture fits on a screen."""
     m = _Map(story, char)
-    parts = image_parts(story, char)
+    parts = _image_parts(m)
     if not parts:
         what = m.words["map_of"].format(name=char.name)
         return [("", render_image(render_dot(story, char), fmt, what=what, lang=m.lang, progress=progress))]
