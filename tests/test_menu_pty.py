@@ -370,3 +370,33 @@ def test_the_cursor_is_shown_again_on_every_way_out(tmp_path: Path, how: str) ->
     menu.expect(words["bye"])
     assert menu.wait() == 0
     assert last_cursor_sequence(menu.text) == "h"
+
+
+def test_a_zh_generation_shows_its_progress_and_warnings_in_zh(tmp_path: Path) -> None:
+    """The screens of generate itself (progress line, bar, checkpoints, a lock taken over from a
+    killed run) through the real command in a terminal, up to the story's own summary."""
+    from ghost_story_factory.pregenerator.checkpoints import CheckpointStore
+
+    store = CheckpointStore(tmp_path / "checkpoints", "杭州", lambda _: None)
+    store.lock_path.parent.mkdir(parents=True)
+    store.lock_path.write_bytes(b'{"pid": 999999, "host": "box", "started_at": "2026-01-01T00:00:00Z"}')
+    command = [
+        str(REPO / ".venv" / "bin" / "ghost-story"),
+        "generate",
+        "--city",
+        "杭州",
+        "--characters",
+        "白娘子:蛇妖",
+    ]
+    run = Terminal(command, tmp_path, clean_env(GSF_LANG="zh", **SLOW))
+    run.expect("⚠️  接管了一个已结束进程留下的锁（进程 999999，主机 box，2026-01-01T00:00:00Z 启动）")
+    run.expect("第 ")  # the bar: depth and queue in zh
+    run.expect(" 层 · 待写 ")
+    run.expect(" 词元 · ")
+    mine = run.expect("💾 [角色检查点] 已保存 1/1 个角色")
+    assert run.wait() == 0
+    assert "✅ 「白娘子」的对话树生成完成" in mine and "结局 " in mine
+    shown = screen(run.text)
+    ours = shown[: shown.index("💾 [角色检查点]")]
+    ours = re.sub(r"\S*/\S*|OPENAI_API_KEY|主机 box", "", ours)  # file paths, a variable, the host
+    assert english_words(ours) == [], ours

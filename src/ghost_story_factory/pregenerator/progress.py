@@ -21,7 +21,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "journal_paid": "   📒 日志里有 {count} 条已付费的回复，将直接复用，不再付费",
         "saved_tree": "💾 [检查点] 已保存 {nodes} 个节点 → {path}",
         "saved_story": "💾 [角色检查点] 已保存 {done}/{total} 个角色",
-        "tree_done": "✅ {name} 的对话树生成完成：{nodes} 个节点，主线 {path} 步，结局 {endings}，约 {minutes} 分钟",
+        "tree_done": "✅ 「{name}」的对话树生成完成：{nodes} 个节点，主线 {path} 步，结局 {endings}，约 {minutes} 分钟",
         "warning": "⚠️  {text}",
         "notice": "ℹ️  {text}",
         "bar": "{name}",
@@ -144,11 +144,30 @@ CALL_KINDS = {"documents": "文档", "characters": "角色", "plan": "规划", "
 _KIND_FIELDS = {"estimate_detail": "largest_kind", "largest_prompt": "kind", "cut": "kind"}
 
 
+def _ending_counts(text: str, lang: str) -> str:
+    """ "trapped 1, escape 2" (ending types, as the story loop counts them) -> "被困 1、逃出生天 2"."""
+    from ..vocabulary import ENDING_TYPES, ending_label
+
+    pairs = [part.strip().rpartition(" ") for part in text.split(",") if part.strip()]
+    if not pairs or any(kind not in ENDING_TYPES or not count.isdigit() for kind, _, count in pairs):
+        return text
+    return ("、" if lang == "zh" else ", ").join(
+        f"{ending_label(kind, lang)} {count}" for kind, _, count in pairs
+    )
+
+
 def say(lang: str, key: str, **values: Any) -> str:
     field = _KIND_FIELDS.get(key)
     if lang == "zh" and field and values.get(field) in CALL_KINDS:
         values[field] = CALL_KINDS[values[field]]
-    return MESSAGES.get(lang, MESSAGES["zh"])[key].format(**values)
+    if key == "tree_done" and isinstance(values.get("endings"), str):
+        values["endings"] = _ending_counts(values["endings"], lang)
+    shown = MESSAGES.get(lang, MESSAGES["zh"])[key].format(**values)
+    # English counts: "1 call(s)" reads "1 call", "3 call(s)" reads "3 calls".
+    return _COUNTED.sub(lambda m: f"{m[1]} {m[2]}" + ("" if m[1] == "1" else "s"), shown)
+
+
+_COUNTED = re.compile(r"\b(\d+) (\w+)\(s\)")
 
 
 def _pattern(template: str) -> re.Pattern[str]:
