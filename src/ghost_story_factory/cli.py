@@ -520,28 +520,37 @@ def _show_result(result: GenerationResult, out: Console, settings: Settings, wri
     else:
         out.print(text(lang, "saved", db=settings.db, id=result.story_id), markup=False)
         meta = result.story["meta"]
-        table = Table(title=Text(result.story["story"]["title"]))
-        for key in ("character", "nodes", "depth", "path", "minutes", "mix", "fear"):
+        table = Table(title=Text(clean_text(result.story["story"]["title"])))
+        for key in ("character", "nodes", "endings", "depth", "path", "minutes", "fear"):
             table.add_column(text(lang, f"col_{key}"))
+        mixes = []
         for character in result.story["characters"]:
             rep = character["report"]
             _row(
                 table,
                 character["name"],
                 str(rep["nodes"]),
+                str(rep["endings"]),
                 str(rep["max_depth"]),
                 str(rep["main_path_length"]),
-                str(rep["play_minutes_main_path"]),
-                ending_mix_text(rep, lang),
+                number(rep["play_minutes_main_path"]),
                 _correlation_text(rep),
             )
+            if rep.get("playtest"):  # too long for a cell at 80 columns: one line each, under the table
+                mix = ending_mix_text(rep, lang, top=len(rep["playtest"]["ending_mix"]))
+                mixes.append(
+                    text(lang, "mix_line", name=character["name"], plays=rep["playtest"]["plays"], mix=mix)
+                )
         out.print(table)
+        for line in mixes:
+            out.print(Text(clean_text(line)))
+        offline = bool(meta.get("offline"))
         out.print(
             text(
                 lang,
-                "totals",
+                "totals_offline" if offline else "totals",
                 tokens=meta["tokens"]["total"],
-                cost=_cost_text(meta.get("cost_usd"), lang, bool(meta.get("offline"))),
+                cost=_cost_text(meta.get("cost_usd"), lang, offline),
                 calls=meta["calls"],
                 seconds=meta["elapsed_seconds"],
                 backend=meta["backend"],
