@@ -136,6 +136,10 @@ async function player(file, prefix, clicks) {
     await page.screenshot({ path: prefix + "_map_reading.png" });
     await page.click("#close-map");
     report.closedBackTo = await page.getAttribute("#story", "data-node");
+    await page.click("#open-map");
+    await page.waitForSelector("#map svg");
+    await page.keyboard.press("Escape");
+    report.escapedBackTo = await page.getAttribute("#story", "data-node");
   });
 }
 

@@ -67,6 +67,7 @@ def test_map_view_of_a_default_story(offline_story_zh: dict[str, Any], tmp_path:
     first_paragraph = flat(nodes[clicked]["narrative"].split("\n\n")[0])
     assert first_paragraph in flat(after["readerText"])
     assert report["closedBackTo"] == path[-1], "closing the map returns to where the play was"
+    assert report["escapedBackTo"] == path[-1], "Escape closes the map too"
     for suffix in ("_map_opened.png", "_map_reading.png"):
         assert (ARTIFACTS / "export-map" / f"map_view_zh{suffix}").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
