@@ -297,12 +297,12 @@ generate_menu() {
   fi
   ask_checked characters "$(t characters_prompt)" characters || return
   # Know the cost before paying it: the estimate (calls, tokens, cost, time), then a confirmation.
-  run generate --city "$city" --characters "$characters" "${new[@]}" --estimate || return
+  run generate --city "$city" --characters "$characters" ${new[@]+"${new[@]}"} --estimate || return
   ask "$(t start_prompt)" go || return
   case "$go" in
     n | N | no | No | 否 | 不) say not_started; return ;;
   esac
-  run generate --city "$city" --characters "$characters" "${new[@]}" 2>"$ERRFILE"
+  run generate --city "$city" --characters "$characters" ${new[@]+"${new[@]}"} 2>"$ERRFILE"
   local code=$?
   if [ "$code" -eq 130 ] || [ "$INTERRUPTED" -eq 1 ]; then
     # The command's own advice ("run the same command again") means nothing in a menu: say ours.

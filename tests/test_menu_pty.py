@@ -400,3 +400,21 @@ def test_a_zh_generation_shows_its_progress_and_warnings_in_zh(tmp_path: Path) -
     ours = shown[: shown.index("💾 [角色检查点]")]
     ours = re.sub(r"\S*/\S*|OPENAI_API_KEY|主机 box", "", ours)  # file paths, a variable, the host
     assert english_words(ours) == [], ours
+
+
+def test_generate_stopped_by_ctrl_c_shows_the_cursor_it_hid(tmp_path: Path) -> None:
+    """Without the menu around it: the bar hid the cursor, the run ends on Ctrl+C, the cursor is back."""
+    command = [
+        str(REPO / ".venv" / "bin" / "ghost-story"),
+        "generate",
+        "--city",
+        "Rye",
+        "--characters",
+        "Mara",
+    ]
+    run = Terminal(command, tmp_path, clean_env(GSF_LANG="en", **SLOW))
+    run.expect("💾")
+    assert last_cursor_sequence(run.text) == "l"
+    run.send("\x03")
+    assert run.wait() == 130
+    assert last_cursor_sequence(run.text) == "h"
