@@ -169,6 +169,11 @@ def build_parser(lang: str = "en") -> argparse.ArgumentParser:
         "--character", help="the character to play, by name or number [default: ask when there are several]"
     )
     _add_setting(play, "db")
+    play.add_argument(
+        "--lang",
+        choices=("zh", "en"),
+        help="language of the player's labels and menus [default: the story's language]",
+    )
 
     export = commands.add_parser(
         "export",
@@ -897,13 +902,13 @@ def _play(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) 
     with _open_library(settings) as library:
         story_id = args.story_id
         if story_id is None:
-            story_id = choose_story(library.list(), input, out)
+            story_id = choose_story(library.list(), input, out, lang=args.lang)
             if story_id is None:
                 return 0
         story = _get_story(library, story_id, settings)
     _check_character(story, args.character, settings.lang, numbers=True)
     try:
-        play(story, args.character, input_fn=input, out=out)
+        play(story, args.character, input_fn=input, out=out, lang=args.lang)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     except EOFError:
