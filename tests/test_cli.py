@@ -135,6 +135,8 @@ def test_a_city_with_a_finished_story_is_refused_unless_new(run: Run, tmp_path: 
         code, out, err = run("generate", "--city", " 杭州 ", "--characters", "船娘", *SMALL, "--lang", lang)
         assert code == 2 and out == "" and err.count("\n") == 1, err
         assert err.startswith("error: ") and words in err and "--new" in err and "show 1" in err
+    code, out, _ = run("generate", "--city", "杭州", *SMALL, "--json")
+    assert code == 2 and orjson.loads(out)["existing_story_ids"] == [1]
     assert snapshot(tmp_path) == before, "a refused generate wrote something"
     code, out, _ = run("generate", "--city", "杭州", "--characters", "船娘", *SMALL, "--estimate", "--json")
     assert code == 0 and "estimate" in orjson.loads(out)  # the estimate costs nothing: never refused

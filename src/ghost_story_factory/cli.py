@@ -46,6 +46,14 @@ from .wiring import make_writer, price_function, price_known
 RESUMABLE = (WriterError, Interrupted, BudgetReached, LibraryError)
 
 
+class CityHasStory(InputError):
+    """``generate`` of a city whose finished story is in the library, without ``--new`` (exit code 2)."""
+
+    def __init__(self, message: str, story_ids: list[int]) -> None:
+        super().__init__(message)
+        self.story_ids = story_ids
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line and exit 2, as for every bad input
         raise InputError(message)
@@ -345,7 +353,8 @@ def _refuse_a_finished_city(settings: Settings, city: str) -> None:
     if found:
         quoted = (f"#{sid}{text(settings.lang, 'quote', title=clean_text(title))}" for sid, title in found)
         stories = text(settings.lang, "sep").join(quoted)
-        raise InputError(text(settings.lang, "exists", city=city, stories=stories, id=found[-1][0]))
+        message = text(settings.lang, "exists", city=city, stories=stories, id=found[-1][0])
+        raise CityHasStory(message, [sid for sid, _ in found])
 
 
 def _check_budget(settings: Settings, writer: Any, cost: Any) -> None:
@@ -467,7 +476,10 @@ def _failed(
     elif isinstance(exc, WriterUnavailable) and not isinstance(exc, InvalidReply):
         err.print(text(lang, "nothing_saved"), markup=False, soft_wrap=True)
     if args.json:
-        print(orjson.dumps({"error": str(exc), "exit_code": exc.exit_code, "resumable": resumable}).decode())
+        report: dict[str, Any] = {"error": str(exc), "exit_code": exc.exit_code, "resumable": resumable}
+        if isinstance(exc, CityHasStory):  # so a script (the menu) can ask, then rerun with --new
+            report["existing_story_ids"] = exc.story_ids
+        print(orjson.dumps(report).decode())
     return exc.exit_code
 
 
