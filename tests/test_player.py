@@ -131,9 +131,7 @@ def test_the_state_line_shows_the_players_own_path_and_the_bridge_of_their_choic
     )
     shown = text_of(out)
     assert expected in shown, shown
-    stored_line = (
-        f"恐惧 {stored['PR']} · 真相 {stored['GR']} · 熟悉 {stored['WF']} · 时间 {stored['time']}"
-    )
+    stored_line = f"恐惧 {stored['PR']} · 真相 {stored['GR']} · 熟悉 {stored['WF']} · 时间 {stored['time']}"
     assert stored_line not in expected, "the sample must make the two differ, or the test proves nothing"
     assert stored_line not in shown
     assert second["bridge"] and shown.index(second["bridge"]) < shown.index(
