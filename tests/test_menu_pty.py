@@ -280,7 +280,7 @@ def test_a_city_with_a_finished_story_asks_before_generating_another(tmp_path: P
     folder = menu_folder(tmp_path)
     with Library(folder / "ghost_stories.db") as library:
         story_id = library.save(sample_story("上海", "zh", 1))
-    menu = start_menu(folder, GSF_LANG="zh")
+    menu = start_menu(folder, GSF_LANG="zh", GSF_MAX_NODES="20")
     menu.expect(WORDS["zh"]["title"])
     menu.send("2\r")
     menu.expect(WORDS["zh"]["city"])
@@ -289,9 +289,21 @@ def test_a_city_with_a_finished_story_asks_before_generating_another(tmp_path: P
     menu.send("\r")
     menu.expect("未生成：选 1 可以玩已有的故事")
     menu.expect(WORDS["zh"]["title"])
+    assert len(library_stories(folder)) == 1
+    menu.send("2\r")
+    menu.expect(WORDS["zh"]["city"])
+    menu.send("上海\r")
+    menu.expect("再生成一个新的？[y/N]")
+    menu.send("y\r")  # yes: the menu asks the command for a new story (generate --new)
+    menu.expect(WORDS["zh"]["characters"])
+    menu.send("保安\r")
+    menu.expect(WORDS["zh"]["start"])
+    menu.send("\r")
+    menu.expect("💾 [角色检查点]")
+    menu.expect(WORDS["zh"]["title"])
     menu.send("q\r")
     assert menu.wait() == 0
-    assert len(library_stories(folder)) == 1
+    assert [s["city"] for s in library_stories(folder)] == ["上海", "上海"]
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
