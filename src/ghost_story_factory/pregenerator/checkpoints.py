@@ -409,7 +409,7 @@ class CheckpointStore:
         )
 
     def save_batches(self, records: list[dict[str, Any]]) -> bool:
-        """The city's batch records (see :func:`batch_record`), atomically; False when not saved."""
+        """The city's batch records (see :func:`ghost_story_factory.writers.batch.batch_record`), atomically; False when not saved."""
         return self._save(
             self.batches_path,
             {
@@ -626,19 +626,6 @@ class CheckpointStore:
 
 
 LINE_STATES = ("pending", "ok", "failed")
-
-
-def batch_record(batch_id: str, input_file_id: str, lines: list[str], submitted_at: float) -> dict[str, Any]:
-    """A new batch record: every line pending. ``lines`` are the custom ids (hashes of the bodies)."""
-    return {
-        "id": batch_id,
-        "input_file_id": input_file_id,
-        "submitted_at": submitted_at,  # UNIX time: an age survives a copy to another machine
-        "status": "submitted",
-        "output_file_id": None,
-        "error_file_id": None,
-        "lines": {line: {"state": "pending"} for line in lines},
-    }
 
 
 def _check_batch_record(record: Any) -> dict[str, Any]:

@@ -41,7 +41,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import openai
 import orjson
@@ -49,7 +49,6 @@ from openai.types import Batch
 from openai.types.chat import ChatCompletion
 
 from ..errors import Interrupted, WriterError, WriterRejected, WriterUnavailable
-from ..pregenerator.checkpoints import CheckpointStore, batch_record
 from ._wire import WireForm, wire_form
 from .base import Reply, Request, Retry, Usage
 from .openai_writer import OpenAIWriter, _Transient, reported_cost, usage_of
@@ -86,6 +85,28 @@ MESSAGES: dict[str, dict[str, str]] = {
         "to collect them (ghost-story status lists them)",
     },
 }
+
+
+class BatchRecords(Protocol):
+    """Where the batch records live: the city's checkpoint store gives this (writers sit below it)."""
+
+    def load_batches(self) -> list[dict[str, Any]]: ...
+
+    def save_batches(self, records: list[dict[str, Any]]) -> bool: ...
+
+
+def batch_record(batch_id: str, input_file_id: str, lines: list[str], submitted_at: float) -> dict[str, Any]:
+    """A new batch record: every line pending. ``lines`` are the custom ids (hashes of the bodies)."""
+    return {
+        "id": batch_id,
+        "input_file_id": input_file_id,
+        "submitted_at": submitted_at,  # UNIX time: an age survives a copy to another machine
+        "status": "submitted",
+        "output_file_id": None,
+        "error_file_id": None,
+        "lines": {line: {"state": "pending"} for line in lines},
+    }
+
 
 T = TypeVar("T")
 
@@ -150,7 +171,7 @@ class BatchWriter(OpenAIWriter):
         self.lines_answered = 0
         self.lines_failed = 0
         self.polls = 0
-        self._store: CheckpointStore | None = None
+        self._store: BatchRecords | None = None
         self._records: list[dict[str, Any]] = []
         self._wave: dict[str, _Line] = {}
         self._arrived = 0
@@ -168,7 +189,7 @@ class BatchWriter(OpenAIWriter):
     # -- wiring ------------------------------------------------------------------------------
 
     def attach(
-        self, store: CheckpointStore, *, notify: Callable[[str], None] | None = None, lang: str = "en"
+        self, store: BatchRecords, *, notify: Callable[[str], None] | None = None, lang: str = "en"
     ) -> None:
         """Use this city's checkpoint store for the batch records (loads those of an earlier run)."""
         self._store = store
