@@ -19,7 +19,7 @@ fi
 grep -v "^WARNING: Location '.*' is ignored" "$log" >&2 || true
 rm -f "$log"
 if [ -x tools/setup_test_tools.sh ]; then
-  say "installing the export checkers: node packages (inkjs, yarn-bound, extwee, playwright-core) and, as root," \
+  say "installing the export checkers: node packages (inkjs, yarn-bound, extwee, playwright-core, mermaid 11) and, as root," \
       "Debian's chromium, graphviz and CJK/emoji fonts, so exports are compiled and played by the real engines"
   tools/setup_test_tools.sh
 fi
