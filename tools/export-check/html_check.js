@@ -190,7 +190,7 @@ async function main() {
   const [file, shotPrefix, charArg] = rest;
   const characterIndex = Number(charArg || 0);
   fs.mkdirSync(path.dirname(shotPrefix), { recursive: true });
-  const report = { requests: [], consoleErrors: [], pageErrors: [], runs: [], plays: [], errors: [] };
+  const report = { requests: [], consoleErrors: [], pageErrors: [], runs: [], plays: [], errors: [], pwned: [], dialogs: [] };
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "gsf-chromium-"));
   const server = await serve(file);
   const httpUrl = `http://127.0.0.1:${server.address().port}/story.html`;
@@ -203,10 +203,19 @@ async function main() {
       executablePath: CHROMIUM, args: ARGS, headless: true, viewport: PHONE, timeout: 60000,
     });
     context.on("request", (req) => report.requests.push(req.url()));
+    // Hostile text may try to run script: a payload sets data-pwned on <html> or opens a dialog. Any such
+    // attribute change, on any page load, is reported (the observer is installed before the page's scripts).
+    await context.exposeFunction("__gsfPwned", (value) => report.pwned.push(String(value)));
+    await context.addInitScript(() => {
+      new MutationObserver((records) => {
+        for (const r of records) window.__gsfPwned(`${r.target.nodeName}: ${r.target.getAttribute(r.attributeName)}`);
+      }).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-pwned"] });
+    });
     const page = context.pages()[0] || (await context.newPage());
     page.setDefaultTimeout(15000);
     page.on("console", (msg) => { if (msg.type() === "error") report.consoleErrors.push(msg.text()); });
     page.on("pageerror", (err) => report.pageErrors.push(String(err)));
+    page.on("dialog", (dialog) => { report.dialogs.push(dialog.message()); dialog.dismiss().catch(() => {}); });
     // Phone width from file:// always taking the first choice; desktop width over HTTP with the last
     // character (when there is a picker) always taking the last choice.
     report.runs.push(await playThrough(page, fileUrl, () => 0, characterIndex, {

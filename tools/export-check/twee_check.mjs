@@ -67,13 +67,22 @@ function tokenize(text) {
       tokens.push({ type: "macro", name: m[1], args: m[2] });
       i = end + 2;
     } else if (text.startsWith("@@.", i)) {
-      // @@.class;"""text"""@@: the only custom style the exporter writes.
-      const m = /^@@\.([\w-]+);"""/.exec(text.slice(i));
-      const end = m ? text.indexOf('"""@@', i + m[0].length) : -1;
-      if (end < 0) throw new Error(`unexpected custom style at ${i}: ${text.slice(i, i + 40)}`);
+      // @@.class;"""text"""@@: the only custom style the exporter writes; the text may be several verbatim
+      // runs in a row ("""a ["""""""[ b""" shows "a [[ b"), which SugarCube wikifies one after another.
+      const m = /^@@\.([\w-]+);/.exec(text.slice(i));
+      if (!m || !text.startsWith('"""', i + m[0].length)) throw new Error(`unexpected custom style at ${i}: ${text.slice(i, i + 40)}`);
+      let at = i + m[0].length;
+      let shown = "";
+      while (text.startsWith('"""', at)) {
+        const close = text.indexOf('"""', at + 3);
+        if (close < 0) throw new Error(`unclosed verbatim text in a custom style at ${at}`);
+        shown += text.slice(at + 3, close);
+        at = close + 3;
+      }
+      if (!text.startsWith("@@", at)) throw new Error(`unclosed custom style at ${i}: ${text.slice(i, i + 40)}`);
       flush();
-      tokens.push({ type: "styled", cls: m[1], text: text.slice(i + m[0].length, end) });
-      i = end + 5;
+      tokens.push({ type: "styled", cls: m[1], text: shown });
+      i = at + 2;
     } else if (text.startsWith("''", i)) {
       i += 2; // bold: shown as its text
     } else if (text[i] === "\\" && text[i + 1] === "\n") {
@@ -228,7 +237,9 @@ function play(story, tree, options, report) {
       if (!here) break;
       const step = snapshot(game);
       steps.push(step);
-      plays.violation(p, k + 1, from, index, checkStep(facts, from, index, before, step.state, here.name, here.bridge));
+      // The exporter writes a run of three quotes as “"" (it would end verbatim text): compare as written.
+      const bridge = here.bridge.split('“""').join('"""');
+      plays.violation(p, k + 1, from, index, checkStep(facts, from, index, before, step.state, here.name, bridge));
     }
     const type = here ? facts.endingType(here.name) : null;
     if (!type) plays.violation(p, steps.length, here && here.name, -1, [{ kind: "play did not end", detail: "" }]);

@@ -28,7 +28,9 @@ _RESERVED = {
 }  # fmt: skip
 
 # Characters that are markup somewhere in an ink line; a backslash before any character makes it literal.
-_SPECIAL_ANYWHERE = set("\\{}[]|#/<~")
+# '*' too: the compiler drops comments in a pass before it reads escapes, so "\/*" still opens a block
+# comment; only "\/\*" keeps '/' and '*' apart (and "//", "*/" likewise).
+_SPECIAL_ANYWHERE = set("\\{}[]|#/<~*")
 # Characters that only mean something at the start of a line (choices, gathers, stitches, labels, logic).
 _SPECIAL_AT_START = set("*+-=~(")
 _KEYWORD_AT_START = re.compile(r"^(INCLUDE|VAR|CONST|LIST|EXTERNAL|TODO|function)\b")
@@ -48,8 +50,10 @@ def escape_text(text: str) -> str:
 
 
 def string_literal(text: str) -> str:
-    """An ink string expression whose value is exactly ``text`` (strings are content, so escape as content)."""
-    body = "".join("\\" + ch if ch in _SPECIAL_ANYWHERE or ch in '"-' else ch for ch in text)
+    """An ink string expression whose value is ``text`` on one line (a string cannot span lines in ink;
+    strings are content, so escape as content)."""
+    flat = " ".join(str(text).split())
+    body = "".join("\\" + ch if ch in _SPECIAL_ANYWHERE or ch in '"-' else ch for ch in flat)
     return f'"{body}"'
 
 

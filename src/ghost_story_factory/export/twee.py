@@ -50,11 +50,22 @@ def escape_name(name: str) -> str:
 
 
 def _verbatim(line: str) -> str:
-    # SugarCube shows text between triple quotes as is (no markup, no HTML); only a run of three
-    # quotes inside could end it early, so such runs get typographic quotes.
+    """Text that SugarCube shows as is: between triple quotes (no markup, no HTML). A run of three quotes
+    inside could end it early, so such runs get a typographic quote; and a '[[' or ']]' is split across
+    two verbatim runs, since Twine reads every '[[…]]' in a passage's source as a link to draw and to
+    create a passage for, verbatim or not."""
     while '"""' in line:
         line = line.replace('"""', '“""', 1)
-    return f'"""{line}"""' if not line.endswith('"') else f'"""{line} """'
+    runs = [""]
+    for ch in line:
+        if ch in "[]" and runs[-1].endswith(ch):
+            runs.append("")
+        runs[-1] += ch
+    return "".join(_one_run(run) for run in runs)
+
+
+def _one_run(run: str) -> str:
+    return f'"""{run}"""' if not run.endswith('"') else f'"""{run} """'
 
 
 _IN_STRINGS = {"<": "\\u003c", ">": "\\u003e", "[": "\\u005b", "]": "\\u005d"}

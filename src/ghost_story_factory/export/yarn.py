@@ -36,7 +36,11 @@ def escape_line(text: str, lang: str | None) -> str:
     """
     text = text.replace(":", "：" if is_cjk(lang) else "∶")
     escaped = "".join("\\" + ch if ch in _ESCAPABLE else ch for ch in text)
-    if escaped.startswith("==="):
+    # The script's reader drops a byte-order mark and white space before a line's '===' (a BOM is
+    # invisible, so it goes too).
+    escaped = escaped.lstrip("\ufeff")
+    if escaped.lstrip().startswith("==="):
+        escaped = escaped.lstrip()
         # '===' at a line start ends the node and '=' has no escape: write it as an inline expression.
         escaped = '{"==="}' + escaped[3:]
     return escaped
