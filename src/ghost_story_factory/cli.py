@@ -67,7 +67,10 @@ EXIT_CODES = (
 )
 
 
-def _add_setting(parser: argparse.ArgumentParser, name: str) -> None:
+SCREENS_ONLY = "language of the screens"  # --lang of the commands that write no story
+
+
+def _add_setting(parser: argparse.ArgumentParser, name: str, what: str | None = None) -> None:
     """A setting from config.OPTIONS as a flag, its help saying what it takes and its default."""
     option = OPTION[name]
     flag = "--" + option.name.replace("_", "-")
@@ -77,7 +80,7 @@ def _add_setting(parser: argparse.ArgumentParser, name: str) -> None:
         )
         return
     parser.add_argument(
-        flag, dest=option.name, default=None, metavar=option_metavar(option), help=option_help(option)
+        flag, dest=option.name, default=None, metavar=option_metavar(option), help=option_help(option, what)
     )
 
 
@@ -140,7 +143,7 @@ def build_parser(lang: str = "en") -> argparse.ArgumentParser:
         "rerun generate with the same city to continue one.",
     )
     _add_setting(status, "checkpoint_dir")
-    _add_setting(status, "lang")
+    _add_setting(status, "lang", SCREENS_ONLY)
     status.add_argument("--json", action="store_true", help="print the list as JSON")
 
     listing = commands.add_parser(
@@ -150,7 +153,7 @@ def build_parser(lang: str = "en") -> argparse.ArgumentParser:
         "cost, and per character its nodes, endings, main path and play minutes.",
     )
     _add_setting(listing, "db")
-    _add_setting(listing, "lang")
+    _add_setting(listing, "lang", SCREENS_ONLY)
     listing.add_argument(
         "--json", action="store_true", help="print the summaries as JSON (one object per story)"
     )
@@ -163,7 +166,7 @@ def build_parser(lang: str = "en") -> argparse.ArgumentParser:
     )
     show.add_argument("story_id", type=story_id, metavar="ID", help="the story's id (from list)")
     _add_setting(show, "db")
-    _add_setting(show, "lang")
+    _add_setting(show, "lang", SCREENS_ONLY)
 
     play = commands.add_parser(
         "play",
@@ -207,7 +210,7 @@ def build_parser(lang: str = "en") -> argparse.ArgumentParser:
         "for several files [default: stdout when it is not a terminal, else the current folder]",
     )
     _add_setting(export, "db")
-    _add_setting(export, "lang")
+    _add_setting(export, "lang", SCREENS_ONLY)
 
     delete = commands.add_parser(
         "delete",
@@ -217,7 +220,7 @@ def build_parser(lang: str = "en") -> argparse.ArgumentParser:
     delete.add_argument("story_id", type=story_id, metavar="ID", help="the story's id (from list)")
     delete.add_argument("--yes", action="store_true", help="delete without asking")
     _add_setting(delete, "db")
-    _add_setting(delete, "lang")
+    _add_setting(delete, "lang", SCREENS_ONLY)
     return parser
 
 

@@ -220,13 +220,16 @@ def option_metavar(option: Option) -> str:
     """What ``--help`` shows after the flag: the choices when few, else the kind of value."""
     if option.choices:
         return "{" + ",".join(option.choices) + "}" if len(option.choices) <= 4 else "NAME"
-    return {int: "N", float: "X"}.get(option.kind, option.name.upper())
+    named = {"db": "PATH", "checkpoint_dir": "DIR", "base_url": "URL", "model": "NAME", "extra_body": "JSON",
+             "price": "IN,CACHED,OUT", "max_output_tokens": "N|KIND=N,..."}  # fmt: skip
+    return named.get(option.name) or {int: "N", float: "X"}.get(option.kind, option.name.upper())
 
 
-def option_help(option: Option) -> str:
-    """The ``--help`` text of a setting: what it does, what it accepts, its default and its variable."""
+def option_help(option: Option, what: str | None = None) -> str:
+    """The ``--help`` text of a setting: what it does (``what``, else the option's own help), what it
+    accepts, its default and its variable."""
     accepts = option_values(option)
-    parts = [option.help]
+    parts = [what or option.help]
     if accepts:
         parts.append(f"({accepts})")
     if "default" in option.help:  # the help itself says what an unset value means
