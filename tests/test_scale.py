@@ -1,7 +1,8 @@
-"""The nearest-state index picks exactly the node the level scan picked, on a real grown graph and on random states.
+"""Speed-ups that must change nothing: the nearest-state index and the playtest's plays.
 
-The index is a pure speed-up (measure 8 of the bench shows what it buys at 100,000 nodes): every
-branch must converge into the same node as before, or stories would change.
+The index picks exactly the node the level scan picked, on a real grown graph and on random states
+(measure 8 of the bench shows what it buys at 100,000 nodes); the playtest's fast plays are the
+runtime's random plays, draw for draw. Otherwise stories and their reports would change.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from typing import Any
 import pytest
 from helpers import TestWriter, generate
 
+from ghost_story_factory.model import Story
 from ghost_story_factory.pregenerator import builder as builder_module
 from ghost_story_factory.pregenerator.builder import ARRIVAL_COST, TreeBuilder
 from ghost_story_factory.pregenerator.nearest import NearestIndex
 from ghost_story_factory.pregenerator.state import GameState
+from ghost_story_factory.runtime import random_fears, random_play
 from ghost_story_factory.vocabulary import hhmm
 
 
@@ -104,3 +107,14 @@ def test_the_index_agrees_with_the_scan_on_random_states_and_growing_arrivals() 
                 )[0]
                 break
         assert index.nearest(query, depth, 5, arrivals) == expected
+
+
+def test_the_playtests_fast_plays_are_random_plays_draw_for_draw(offline_story_zh: dict[str, Any]) -> None:
+    story = Story.model_validate(offline_story_zh)
+    for character in story.characters:
+        tree = character.tree
+        slow_rng, fast_rng = random.Random(3), random.Random(3)
+        slow = [random_play(tree, slow_rng) for _ in range(300)]
+        fast = random_fears(tree, fast_rng, 300)
+        assert fast == [([state.fear for state in states], states[-1].node) for states in slow]
+        assert slow_rng.random() == fast_rng.random()  # the same draws, so the next one agrees too

@@ -8,7 +8,7 @@ from collections import Counter
 
 from .model import Character, Playtest
 from .prose import repetition
-from .runtime import random_play
+from .runtime import random_fears
 
 PLAYS = 1000
 _MIN_SHARE = 0.02  # depths reached by fewer plays than this share are too noisy to correlate
@@ -21,15 +21,14 @@ def playtest(character: Character, lang: str, plays: int = PLAYS, seed: int = 0)
     endings: Counter[str] = Counter()
     fear_sum: list[int] = []
     reached: list[int] = []
-    for _ in range(plays):
-        states = random_play(tree, rng)
-        ending = tree.nodes[states[-1].node].ending
+    for fears, last in random_fears(tree, rng, plays):  # random_play's plays, fear and ending only
+        ending = tree.nodes[last].ending
         endings[ending.type if ending else "none"] += 1
-        for step, state in enumerate(states):
+        for step, fear in enumerate(fears):
             if step == len(fear_sum):
                 fear_sum.append(0)
                 reached.append(0)
-            fear_sum[step] += state.fear
+            fear_sum[step] += fear
             reached[step] += 1
     mean_fear = [round(total / count, 2) for total, count in zip(fear_sum, reached, strict=True)]
     tension = [character.plan.tension(d) if character.plan else 0 for d in range(len(mean_fear))]

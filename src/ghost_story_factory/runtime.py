@@ -101,6 +101,36 @@ def _redirect(tree: Tree, target: str, fear: int, clock: int) -> str | None:
     return None
 
 
+def random_fears(tree: Tree, rng: random.Random, plays: int) -> list[tuple[list[int], str]]:
+    """``plays`` runs of :func:`random_play`, each as its fear at every step and its last node.
+
+    The same rules and the same draws from ``rng``, play for play, without building a state per
+    step: a playtest's thousand plays need only the fear and where each ended."""
+    endings = tree.runtime_endings
+    steps: dict[str, list[tuple[int, int, str]]] = {
+        nid: [(c.consequences.PR, c.consequences.minutes, c.next) for c in node.choices]
+        for nid, node in tree.nodes.items()
+    }
+    root = tree.nodes[tree.root].state
+    runs = []
+    for _ in range(plays):
+        node, fear, clock = tree.root, root.PR, root.minutes
+        fears = [fear]
+        choices = steps[node]
+        while choices:
+            gain, spent, target = choices[rng.randrange(len(choices))]
+            fear = _clamp(fear + gain)
+            clock = min(clock + spent, NIGHT_MINUTES)
+            redirected = _redirect(tree, target, fear, clock)
+            if redirected is not None and endings is not None:
+                target = getattr(endings, redirected)
+            node = target
+            fears.append(fear)
+            choices = steps[node]
+        runs.append((fears, node))
+    return runs
+
+
 def ending_of(tree: Tree, state: PlayState) -> str | None:
     """The ending type reached at the player's node, or None while the story goes on."""
     ending = tree.nodes[state.node].ending

@@ -18,6 +18,7 @@ the budget never leaves a dead end.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 import time
 from collections import defaultdict
@@ -181,6 +182,11 @@ class TreeBuilder:
         self._levels: dict[int, list[Node]] = defaultdict(list)  # depth -> nodes, to find neighbours fast
         self._arrivals_at: dict[str, int] = defaultdict(int)  # node -> choices leading there so far
         self._index = NearestIndex(ARRIVAL_COST)  # the same nodes as _levels, for _nearest
+        # Kept as the graph grows, so no step rescans it: incoming_choices(tree) as of now, the queued
+        # nodes not bound to end, and how many queued nodes from the front have their call started.
+        self._incoming: dict[str, list[list[Any]]] = {}
+        self._open = 0
+        self._started_upto = 0
 
     # ---------------------------------------------------------------------------------------
     async def build(self, opening: GameState, resume: TreeCheckpoint | None) -> Tree:
@@ -202,6 +208,8 @@ class TreeBuilder:
             ((node.id, depth, node.state) for depth, nodes in self._levels.items() for node in nodes),
             self._arrivals_at,
         )
+        self._incoming = incoming_choices(tree)
+        self._open = sum(1 for nid in tree.queue if tree.nodes[nid].must_end is None)
         try:
             await self._grow(tree)
         except (WriterError, Interrupted, BudgetReached):
@@ -293,31 +301,38 @@ class TreeBuilder:
 
         Returns True when a node of the level waits for a slot of the shared window."""
         level = tree.nodes[tree.queue[0]].depth
-        incoming: dict[str, list[list[Any]]] | None = None
-        for nid in tree.queue:
-            if tree.nodes[nid].depth != level:
-                return False
-            if nid in running or nid in done:
-                continue
-            if not self.window.take():
-                return True
-            if incoming is None:
-                incoming = incoming_choices(tree)
-            node = tree.nodes[nid]
-            node.arrivals = self._arrivals(node, incoming.get(nid, []))
-            request = self._request(tree, node)
-            task = asyncio.create_task(
-                answer(self.writer, self.journal, request, self.settings.attempts), name=nid
-            )
-            task.add_done_callback(lambda _task: self.window.give())
-            running[nid] = task
-        return False
+        # Every queued node before this position is of this level and started: new nodes are queued
+        # behind the level (they are deeper) and commits pop from the front.
+        position = min(self._started_upto, len(tree.queue))
+        try:
+            while position < len(tree.queue):
+                nid = tree.queue[position]
+                if tree.nodes[nid].depth != level:
+                    return False
+                if nid not in running and nid not in done:
+                    if not self.window.take():
+                        return True
+                    node = tree.nodes[nid]
+                    node.arrivals = self._arrivals(node, self._incoming.get(nid, []))
+                    request = self._request(tree, node)
+                    task = asyncio.create_task(
+                        answer(self.writer, self.journal, request, self.settings.attempts), name=nid
+                    )
+                    task.add_done_callback(lambda _task: self.window.give())
+                    running[nid] = task
+                position += 1
+            return False
+        finally:
+            self._started_upto = position
 
     def _commit_ready(self, tree: Tree, done: dict[str, asyncio.Task[Answer]]) -> None:
         """Commit finished results in queue order; a failed head call is raised."""
         while tree.queue and tree.queue[0] in done:
             result = done[tree.queue[0]].result()  # raises the writer's error, leaving the queue whole
             nid = tree.queue.pop(0)
+            self._started_upto = max(0, self._started_upto - 1)
+            if tree.nodes[nid].must_end is None:
+                self._open -= 1
             del done[nid]
             self.usage.add(result.usage)
             self.calls += result.attempts
@@ -450,16 +465,13 @@ class TreeBuilder:
         revealed = self._revealed(truth)
         return clues[revealed] if revealed < len(clues) else None
 
-    def _open_pending(self, tree: Tree) -> int:
-        return sum(1 for nid in tree.queue if tree.nodes[nid].must_end is None)
-
     def _commit(self, tree: Tree, node: Node, data: dict[str, Any]) -> None:
         node.narrative = data["narrative"].strip()
         node.bridges = [bridge.strip() for bridge in data["bridges"]]
         if node.must_end or data["ending"] is not None:
             node.ending = {**data["ending"], "reason": node.must_end or "writer"}
             return
-        slack = self.settings.max_nodes - len(tree.nodes) - self._open_pending(tree)
+        slack = self.settings.max_nodes - len(tree.nodes) - self._open  # open nodes still queued
         for raw in data["choices"]:
             consequences, ignored = parse_consequences(raw["consequences"])
             tree.ignored_values += ignored
@@ -469,6 +481,7 @@ class TreeBuilder:
                 tree, node, clean_line(raw["text"], 200), index, child_state, slack
             )
             node.choices.append(Choice(clean_line(raw["text"], 200), consequences.to_dict(), target))
+            bisect.insort(self._incoming.setdefault(target, []), [node.id, index])  # parents in id order
 
     def _place_child(
         self, tree: Tree, parent: Node, via: str, via_index: int, state: GameState, slack: int
@@ -502,6 +515,8 @@ class TreeBuilder:
         tree.node_counter += 1
         tree.nodes[new.id] = new
         _enqueue(tree, new)
+        if new.must_end is None:
+            self._open += 1
         tree.registry.setdefault(state.state_hash(), new.id)
         self._levels[depth].append(new)
         self._arrivals_at[new.id] += 1
