@@ -305,6 +305,12 @@ def test_errors_are_in_the_language_asked(run: Run, library: Path) -> None:
     assert "它的角色是：保安、调查员" in run("play", "1", "--character", "幽灵")[2]
     err = run("export", "1", "--lang", "en")[2]
     assert all(fmt in err for fmt in FORMATS) and "--format" in err
+    # argparse's own messages too: said again in zh, with the same details.
+    assert run("generate")[2] == "error: 缺少必需的参数：--city\n"
+    assert run("generate", "--lang", "en")[2] == "error: the following arguments are required: --city\n"
+    assert "参数 --format 的值 'pdf' 无效，可选：'json'" in run("export", "1", "--format", "pdf")[2]
+    assert run("list", "--bogus")[2] == "error: 无法识别的参数：--bogus\n"
+    assert run("show", "x")[2] == "error: 参数 ID：故事 ID 必须是正整数，而不是 'x'\n"
 
 
 # the library: list, show, delete ------------------------------------------------------------------

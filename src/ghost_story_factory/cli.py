@@ -20,7 +20,7 @@ from rich.text import Text
 
 from . import __version__
 from .api import generate_story_async
-from .cli_text import fit, number, option_help, option_metavar, pad, text
+from .cli_text import argparse_text, fit, number, option_help, option_metavar, pad, text
 from .config import OPTIONS, Settings, check_name, load_settings, parse_characters
 from .errors import (
     BatchPending,
@@ -240,7 +240,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     lang = _lang_hint(argv, env)
     err = Console(stderr=True, highlight=False)
     try:
-        args = build_parser(lang).parse_args(argv)
+        try:
+            args = build_parser(lang).parse_args(argv)
+        except InputError as exc:
+            raise InputError(argparse_text(str(exc), lang)) from None
         flags = {k: v for k, v in vars(args).items() if v is not None}
         settings = load_settings(flags, env)
         lang = settings.lang

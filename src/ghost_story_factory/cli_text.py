@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.cells import cell_len, set_cell_size
@@ -179,6 +180,28 @@ MESSAGES: dict[str, dict[str, str]] = {
         "quote": " “{title}”",  # zh needs no space before 《
     },
 }
+
+# argparse says these in English; in zh each is said again with the same details (regex groups).
+ARGPARSE_ZH: tuple[tuple[str, str], ...] = (
+    (r"the following arguments are required: (.+)", "缺少必需的参数：{0}"),
+    (r"argument (\S+): expected one argument", "参数 {0} 需要一个值"),
+    (r"argument (\S+): invalid choice: (.+?) \(choose from (.+)\)", "参数 {0} 的值 {1} 无效，可选：{2}"),
+    (r"argument (\S+): ignored explicit argument (.+)", "参数 {0} 不接受值 {1}"),
+    (r"unrecognized arguments: (.+)", "无法识别的参数：{0}"),
+    (r"argument (\S+): (.+)", "参数 {0}：{1}"),
+)
+
+
+def argparse_text(message: str, lang: str) -> str:
+    """An argparse error in ``lang``: as argparse said it in en, translated in zh when it is a known one."""
+    if lang != "zh":
+        return message
+    for pattern, template in ARGPARSE_ZH:
+        match = re.fullmatch(pattern, message)
+        if match:
+            return template.format(*match.groups())
+    return message
+
 
 # Count-dependent endings in English: {s} is "" for one and "s" otherwise, {ies} "y" or "ies".
 _COUNT_KEYS = ("count", "lines", "calls", "endings")
