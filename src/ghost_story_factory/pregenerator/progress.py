@@ -86,7 +86,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "journal_paid": "   📒 {count} replies already paid for are in the journal and will be reused, not paid again",
         "saved_tree": "💾 [checkpoint] saved {nodes} nodes → {path}",
         "saved_story": "💾 [character checkpoint] saved {done}/{total} characters",
-        "tree_done": "✅ Tree of {name} done: {nodes} nodes, main path {path} choices, endings {endings}, "
+        "tree_done": "✅ The tree of “{name}” is done: {nodes} nodes, main path {path} choices, endings {endings}, "
         "about {minutes} min",
         "warning": "⚠️  {text}",
         "notice": "ℹ️  {text}",
