@@ -294,7 +294,7 @@ class OpenAIWriter:
                     return await self._send(request, arguments, form, mode, spent)
         except _Transient as exc:
             error = WriterUnavailable(
-                f"the API did not answer after {self.max_attempts} attempts: {exc.cause}"
+                f"the API did not answer after {self.max_attempts} attempt{'' if self.max_attempts == 1 else 's'}: {exc.cause}"
             )
             error.usage = spent
             raise error from None
