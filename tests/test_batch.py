@@ -131,6 +131,7 @@ def test_a_batch_story_equals_the_live_story_at_half_price(
     # Batch tokens cost half the table price; the live documents call costs the full price.
     batch = story["meta"]["batch"]
     assert batch["price_share"] == BATCH_SHARE == 0.5
+    assert report["batch"] == batch  # --json says it too
     batched = Usage.from_dict(batch["tokens"])
     total = Usage.from_dict(report["tokens"])
     live = Usage(

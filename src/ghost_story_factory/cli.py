@@ -424,6 +424,10 @@ def _estimate(
             money = say(settings.lang, "cost_reported" if reported else "cost_unknown", model=writer.model)
             low = high = None
         else:
+            if settings.batch:  # node and plan calls go through batches at the batch price
+                from .writers.pricing import BATCH_SHARE
+
+                cheap, full = cheap * BATCH_SHARE, full * BATCH_SHARE
             money, low, high = say(settings.lang, "cost_about", low=cheap, high=full), cheap, full
     show = (lambda *_a, **_k: None) if quiet else progress.line
     show(
@@ -434,7 +438,7 @@ def _estimate(
         completion=plan.completion,
         cost=money,
         concurrency=settings.concurrency,
-        duration=duration(plan.seconds),
+        duration=duration(plan.seconds, settings.lang),
     )
     show(
         "estimate_detail",
@@ -581,6 +585,18 @@ def _show_result(result: GenerationResult, out: Console, settings: Settings, wri
             ),
             markup=False,
         )
+        batch = meta.get("batch")
+        if isinstance(batch, dict):
+            out.print(
+                text(
+                    lang,
+                    "batch_price",
+                    tokens=batch["tokens"]["total"],
+                    cost=_cost_text(batch.get("cost_usd"), lang),
+                    share=batch["price_share"],
+                ),
+                markup=False,
+            )
     out.print(text(lang, "removed", count=len(result.deleted)), markup=False)
     for path in result.deleted:
         out.print(f"   - {path}", markup=False)
@@ -604,6 +620,7 @@ def _result_json(result: GenerationResult, city: str, writer: Any, budget: Budge
         "nodes": {c["name"]: c["report"]["nodes"] for c in story.get("characters", [])},
         "tokens": meta.get("tokens"),
         "cost_usd": meta.get("cost_usd"),
+        "batch": meta.get("batch"),
         "backend": writer.name,
         "resumed": result.resumed,
         "already_saved": result.already_saved,

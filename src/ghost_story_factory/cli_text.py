@@ -17,8 +17,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "saved": "✅ 已存入故事库 {db}（ID：{id}）",
         "already_saved": "✅ 故事已在库中（ID：{id}），正在清理检查点",
         "removed": "🗑️  已删除 {count} 个检查点文件",
-        "totals": "写作器 {backend}（{model}） · {tokens} tokens · {cost} · {calls} 次调用 · {seconds:.1f} 秒",
-        "totals_offline": "离线写作器（{model}），不消耗 token · {calls} 次调用 · {seconds:.1f} 秒",
+        "totals": "写作器 {backend}（{model}） · {tokens} 词元 · {cost} · {calls} 次调用 · {seconds:.1f} 秒",
+        "totals_offline": "离线写作器（{model}），不消耗词元 · {calls} 次调用 · {seconds:.1f} 秒",
         "price_unknown": "价格未知",
         "col_character": "角色",
         "col_nodes": "节点",
@@ -30,6 +30,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "col_fear": "恐惧~规划",
         "exists": "「{city}」已经有完成的故事（{stories}）：用 ghost-story show {id} 查看；"
         "要再生成一个（会再次调用写作器），加上 --new",
+        "batch_price": "📦 其中 {tokens} 词元经批处理，按标准价的 {share:.0%} 计费：{cost}",
         "batch": "📦 已提交批处理（{lines} 个请求）：稍后再运行同一命令取回结果，或用 ghost-story status 查看",
         "budget_stop": "⏸  预算用尽：{text}。",
         "budget_more": "提高 --budget-usd / --max-tokens 后重新运行即可继续。",
@@ -40,8 +41,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "stopping": "\n⏸  正在停止：等待进行中的调用完成并保存检查点（再按一次 Ctrl+C 立即退出）",
         "checkpoint_dir_file": "--checkpoint-dir {path} 已存在，但不是文件夹",
         "budget_no_price": "--budget-usd {budget}：不知道模型 {model!r} 的价格，无法执行预算；"
-        '请用 --price "输入,缓存,输出"（每 100 万 tokens 的美元价）给出价格，或用 --max-tokens 限制 tokens',
-        "context_small": "--context-tokens {context}：最大的提示（{kind}）约 {largest} tokens，"
+        '请用 --price "输入,缓存,输出"（每 100 万词元的美元价）给出价格，或用 --max-tokens 限制词元',
+        "context_small": "--context-tokens {context}：最大的提示（{kind}）约 {largest} 词元，"
         "还需要留出回复的空间；请给服务器更大的上下文，或降低 --max-depth",
         # status
         "status_none": "{folder} 中没有未完成的生成",
@@ -62,7 +63,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "list_empty": "故事库 {db} 里还没有故事",
         "list_title": "故事库 {db}：{count} 个故事",
         "offline_writer": "离线写作器",
-        "no_tokens": "不消耗 token",
+        "no_tokens": "不消耗词元",
         "cost_unknown": "费用未知",
         "char_line": "{nodes} 个节点 · {endings} 个结局 · 主线 {path} 步 · 约 {minutes} 分钟",
         "lang_zh": "中文",
@@ -76,7 +77,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "written": "已写入 {path}",
         # show
         "show_title": "#{id}《{title}》 · {city} · {lang} · {date}",
-        "show_meta": "写作器 {writer} · {cost} · {tokens} tokens · {calls} 次调用",
+        "show_meta": "写作器 {writer} · {cost} · {tokens} 词元 · {calls} 次调用",
         "synopsis": "梗概",
         "game_design": "游戏设计",
         "lore": "世界观",
@@ -115,6 +116,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "col_fear": "fear~plan",
         "exists": "{city} already has a finished story ({stories}): see it with ghost-story show {id}; "
         "to write another one (the writer is called again), add --new",
+        "batch_price": "📦 {tokens} of the tokens went through batches, billed at {share:.0%} of the price: {cost}",
         "batch": "📦 batch submitted ({lines} request{s}); run the same command again to collect it, "
         "or ghost-story status to see it",
         "budget_stop": "⏸  budget stop: {text}.",

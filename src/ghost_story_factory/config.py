@@ -259,8 +259,15 @@ def _convert(option: Option, raw: Any, source: str) -> Any:
     if value != value or value in (float("inf"), float("-inf")):  # NaN and infinities
         raise InputError(f"{source}: {raw!r} is not a finite number")
     if (option.low is not None and value < option.low) or (option.high is not None and value > option.high):
-        raise InputError(f"{source}: {raw} is out of range ({option.low:g}..{option.high:g})")
+        raise InputError(f"{source}: {raw} is out of range ({_limit(option.low)}..{_limit(option.high)})")
     return value
+
+
+def _limit(value: float | None) -> str:
+    """A limit as a writer reads it: 1000000, not 1e+06."""
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def load_settings(flags: Mapping[str, Any], env: Mapping[str, str]) -> Settings:

@@ -551,7 +551,8 @@ class BatchWriter(OpenAIWriter):
                 self._event("retry", attempt=attempt + 1, of=self.max_attempts, cause=last, wait=wait)
                 await asyncio.sleep(max(wait, hint or 0.0))
         raise WriterUnavailable(
-            f"the Batch API did not answer after {self.max_attempts} attempts ({what}): {last}"
+            f"the Batch API did not answer after {self.max_attempts} attempt{'' if self.max_attempts == 1 else 's'} "
+            f"({what}): {last}"
         )
 
 
