@@ -99,10 +99,11 @@ def _one(mode: str, settings: TreeSettings, latency_ms: float) -> dict[str, Any]
     trees = [gen.trees[name] for name in CHARACTERS]
     shapes = [shape_of(tree) for tree in trees]
     draws = range(SIM_DRAWS)
-    fifo_model = 0.0
+    turns_model = 0.0
     if mode == "parallel":  # documents, then the plan calls side by side, then every tree on one window
-        trees_model = sum(simulate(shapes, SLOTS, latency, "level", seed) for seed in draws) / SIM_DRAWS
-        fifo_model = sum(simulate(shapes, SLOTS, latency, "level_fifo", seed) for seed in draws) / SIM_DRAWS
+        # The product's window gives a free slot to the tree whose nodes have waited longest.
+        trees_model = sum(simulate(shapes, SLOTS, latency, "level_fifo", seed) for seed in draws) / SIM_DRAWS
+        turns_model = sum(simulate(shapes, SLOTS, latency, "level", seed) for seed in draws) / SIM_DRAWS
         serial_calls = 2
     else:  # documents, then per character its plan call and its tree
         trees_model = (
@@ -132,7 +133,7 @@ def _one(mode: str, settings: TreeSettings, latency_ms: float) -> dict[str, Any]
         "during_s": during,  # finished trees' validation, report and story checkpoint while others grow
         "model_s": serial_calls * latency + trees_model,
         "trees_model_s": trees_model,
-        "fifo_model_s": serial_calls * latency + fifo_model,
+        "turns_model_s": serial_calls * latency + turns_model,
         "serial_calls": serial_calls,
         "profile": writer.profile(t0, end, SLOTS),
         "widths": level_widths(trees),
@@ -200,8 +201,9 @@ def run(quick: bool) -> Section:
             else "Both run one after the other in the same process. "
         )
         + "*Model* replays the finished trees in the level-by-level simulation (measure 3, "
-        f"{SIM_DRAWS} draws, no CPU cost) and adds the calls that run alone: the documents, and the plan "
-        "calls (side by side when parallel, one per tree when sequential).",
+        f"{SIM_DRAWS} draws, no CPU cost; several trees share the window as the product's `Window` does, "
+        "a free slot going to the node that has waited longest) and adds the calls that run alone: the "
+        "documents, and the plan calls (side by side when parallel, one per tree when sequential).",
         "",
         "| characters' trees | run | calls (documents/plans/nodes) | wall s | calls/s | ideal C/L | share of C/L "
         "| documents call | until the first tree | trees | after the trees | model s | model share "
@@ -227,9 +229,9 @@ def run(quick: bool) -> Section:
         section.details.append(
             f"- Run to run, parallel characters reached {min(shares):.1%} to {max(shares):.1%} of C/L on the same "
             f"trees ({sum(1 for x in shares if x >= GOAL)} of {reps} runs at or above {GOAL:.0%}). The model's "
-            "two slot rules show how far whether the trees stay in step can move the figure: "
-            f"{ideal_all / par['model_s']:.1%} with turns by queue position, {ideal_all / par['fifo_model_s']:.1%} "
-            "with the longest-waiting node first."
+            "two slot rules show what the window's rule is worth: "
+            f"{ideal_all / par['model_s']:.1%} with the longest-waiting node first (the product), "
+            f"{ideal_all / par['turns_model_s']:.1%} with turns by queue position (the window before)."
         )
     return section
 
@@ -272,8 +274,8 @@ def _notes(seq: dict[str, Any], par: dict[str, Any], latency: float, same: bool)
             "done, on the loop, while the others grew). "
             if tree_runtime >= 0
             else f"The trees' build took {-tree_runtime:.2f} s less than the simulation, which is a model, "
-            "not a ceiling (its own latency draws, and its own rule for sharing the window: turns by queue "
-            "position), so the event loop's own cost is lost in that noise (of it "
+            "not a ceiling (its own latency draws, and slots given node by node where the product's window "
+            "gives them tree by tree), so the event loop's own cost is lost in that noise (of it "
             f"{par['during_s']:.2f} s validating, reporting and saving the story checkpoint of trees already "
             "done, while the others grew). "
         )
@@ -281,10 +283,10 @@ def _notes(seq: dict[str, Any], par: dict[str, Any], latency: float, same: bool)
         f"({par['after_s'] / max(lost, 1e-9):.0%}): {_after(par)}.",
         f"- Without the work after the last tree the same run would have reached "
         f"{ideal / (par['wall'] - par['after_s']):.1%} of C/L; the model (no CPU, no work after the trees) "
-        f"allows {ideal / par['model_s']:.1%} on these trees, and {ideal / par['fifo_model_s']:.1%} when each "
-        "free slot goes to the node that has waited longest for one instead of the first ready node by queue "
-        "position, the trees taking turns (which keeps trees of the same shape in step, meeting their level "
-        "barriers together).",
+        f"allows {ideal / par['model_s']:.1%} on these trees with the product's window (a free slot to the "
+        f"node that has waited longest), and {ideal / par['turns_model_s']:.1%} with the window before (the "
+        "first ready node by queue position, the trees taking turns, which keeps trees of the same shape in "
+        "step, meeting their level barriers together).",
         f"- Sequential characters reach {seq['efficiency']:.1%}: each tree alone fills at most its level's "
         f"width (levels of {seq['widths'][0]:.1f} nodes on average for {SLOTS} slots), and each waits for its own "
         f"plan call; parallel is {seq['wall'] / par['wall']:.2f}x faster ({pct(1 - par['wall'] / seq['wall'])} "

@@ -330,7 +330,7 @@ def scheduler(quick: bool) -> Section:
                 f"| {r['characters']} | {LEVEL_NAMES[policy]} | {r['nodes']} | {r['calls']} | {r['seconds']:.2f} "
                 f"| {r['rate']:.1f} | {r['ideal']:.0f} | {r['efficiency']:.1%} "
                 f"| {r['rate'] / pair['previous']['rate']:.2f}x | {r['bounds']['shape']:.1%} "
-                f"| {r['bounds'][policy]:.1%} | {w[0]:.1f}/{w[1]} | {r['profile']['mean_in_flight']:.1f} "
+                f"| {_rule_bound(r, policy):.1%} | {w[0]:.1f}/{w[1]} | {r['profile']['mean_in_flight']:.1f} "
                 f"| {r['profile']['full_share']:.0%} | {ms(r['cpu_per_node'])} | {r['cpu_share']:.0%} "
                 f"| {r['shared_arrivals']} | {r['missing_bridges']} |"
             )
@@ -413,6 +413,14 @@ def _beyond(loss: float) -> str:
     )
 
 
+def _rule_bound(r: dict[str, Any], policy: str) -> float:
+    """The simulated bound of a builder's own rule: level by level on a shared window gives a free slot
+    to the tree whose nodes have waited longest (the product's ``Window``)."""
+    if policy == "level" and r["characters"] > 1:
+        return float(r["bounds"]["level_fifo"])
+    return float(r["bounds"][policy])
+
+
 def _duel_notes(duels: list[dict[str, dict[str, Any]]]) -> list[str]:
     notes = []
     for pair in duels:
@@ -420,23 +428,25 @@ def _duel_notes(duels: list[dict[str, dict[str, Any]]]) -> list[str]:
         count = level["characters"]
         who = "One character" if count == 1 else f"{count} characters on one window"
         ratio = level["rate"] / previous["rate"]
-        barrier = previous["bounds"]["previous"] - level["bounds"]["level"]
+        level_bound = _rule_bound(level, "level")
+        barrier = previous["bounds"]["previous"] - level_bound
         mean_width, max_width, _levels = level_widths(level["trees"])
         notes.append(
             f"- {who}: level by level writes {level['rate']:.1f} nodes/s ({level['efficiency']:.1%} of C/L), "
             f"the previous scheduler {previous['rate']:.1f} ({previous['efficiency']:.1%}): {ratio:.2f}x. "
             f"Simulated on these trees, the level barrier {'costs' if barrier >= 0 else 'gains'} {abs(barrier):.1%} "
-            f"({level['bounds']['level']:.1%} against {previous['bounds']['previous']:.1%}; levels of "
+            f"({level_bound:.1%} against {previous['bounds']['previous']:.1%}; levels of "
             f"{mean_width:.1f} nodes on average, at most {max_width}, "
             + (
                 "for 16 slots). "
                 if count == 1
-                else f"per tree, {count} trees' levels in flight at once; in the simulation a free slot goes to "
-                "the first ready node by queue position, the trees taking turns, which keeps trees of the same "
-                "shape in step, so they reach their barriers together; given instead to the node that has "
-                f"waited longest, the same trees allow {level['bounds']['level_fifo']:.1%}). "
+                else f"per tree, {count} trees' levels in flight at once; a free slot goes to the node that has "
+                "waited longest, as the product's window gives it; given instead to the first ready node by "
+                "queue position, the trees taking turns (the window before, which keeps trees of the same "
+                f"shape in step, so they reach their barriers together), the same trees allow "
+                f"{level['bounds']['level']:.1%}). "
             )
-            + f"Beyond the simulation, level by level {_beyond(level['bounds']['level'] - level['efficiency'])} "
+            + f"Beyond the simulation, level by level {_beyond(level_bound - level['efficiency'])} "
             f"(CPU per node {ms(level['cpu_per_node'])}, loop busy {level['cpu_share']:.0%}), the previous "
             f"scheduler {_beyond(previous['bounds']['previous'] - previous['efficiency'])} (CPU per node "
             f"{ms(previous['cpu_per_node'])}, busy {previous['cpu_share']:.0%}): the event loop and the machine."

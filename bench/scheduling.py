@@ -45,7 +45,7 @@ class PreviousScheduleBuilder(TreeBuilder):
         for nid in tree.queue:
             if nid in running or nid in done:
                 continue
-            if not self.window.take():
+            if not self.window.take(self):
                 return True
             if incoming is None:
                 incoming = incoming_choices(tree)

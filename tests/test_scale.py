@@ -1,4 +1,4 @@
-"""Speed-ups that must change nothing: the nearest-state index and the playtest's plays.
+"""Speed-ups that must change nothing: the nearest-state index, the playtest's plays, the window's turns.
 
 The index picks exactly the node the level scan picked, on a real grown graph and on random states
 (measure 8 of the bench shows what it buys at 100,000 nodes); the playtest's fast plays are the
@@ -7,6 +7,7 @@ runtime's random plays, draw for draw. Otherwise stories and their reports would
 
 from __future__ import annotations
 
+import asyncio
 import random
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from helpers import TestWriter, generate
 
 from ghost_story_factory.model import Story
 from ghost_story_factory.pregenerator import builder as builder_module
-from ghost_story_factory.pregenerator.builder import ARRIVAL_COST, TreeBuilder
+from ghost_story_factory.pregenerator.builder import ARRIVAL_COST, TreeBuilder, Window
 from ghost_story_factory.pregenerator.nearest import NearestIndex
 from ghost_story_factory.pregenerator.state import GameState
 from ghost_story_factory.runtime import random_fears, random_play
@@ -118,3 +119,21 @@ def test_the_playtests_fast_plays_are_random_plays_draw_for_draw(offline_story_z
         fast = random_fears(tree, fast_rng, 300)
         assert fast == [([state.fear for state in states], states[-1].node) for states in slow]
         assert slow_rng.random() == fast_rng.random()  # the same draws, so the next one agrees too
+
+
+def test_a_slot_given_back_goes_to_the_tree_that_has_waited_longest() -> None:
+    async def main() -> list[str]:
+        window = Window(1)
+        assert window.take("first")  # one slot, taken
+        late = window.wait("late", since=2.0)
+        early = window.wait("early", since=1.0)
+        assert not window.take("early") and not window.take("late")
+        window.give()  # reserved for the tree whose level opened first, not for the first in line
+        order = ["early" if early.done() else "late" if late.done() else "none"]
+        assert not window.take("late") and window.take("early")
+        window.leave("late")  # a tree that needs no slot any more gives up its place
+        window.give()
+        order.append("free" if window.take("anyone") else "held")
+        return order
+
+    assert asyncio.run(main()) == ["early", "free"]

@@ -80,31 +80,60 @@ class Budget:
 
 
 class Window:
-    """The calls in flight allowed across every tree growing at once (``--concurrency``)."""
+    """The calls in flight allowed across every tree growing at once (``--concurrency``).
+
+    A tree that finds no free slot queues for one with the time its waiting nodes became ready (its
+    level opened); a slot given back goes to the tree that has waited longest, reserved for it until
+    it takes it, so trees share the window by age instead of by who runs first after a reply.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = max(1, size)
         self.used = 0
-        self._waiters: list[asyncio.Future[None]] = []
+        self._queue: list[tuple[float, int, object, asyncio.Future[None]]] = []  # (since, order, owner, wake)
+        self._granted: dict[object, int] = {}  # slots given to a queued owner, not taken yet
+        self._order = 0
 
-    def take(self) -> bool:
-        if self.used >= self.size:
+    def take(self, owner: object = None) -> bool:
+        self._queue = [entry for entry in self._queue if not entry[3].done()]  # owners gone
+        if self._granted.get(owner):
+            self._granted[owner] -= 1
+            return True
+        if self.used >= self.size or self._queue:
             return False
         self.used += 1
         return True
 
     def give(self) -> None:
+        while self._queue:
+            entry = min(self._queue)
+            self._queue.remove(entry)
+            _since, _order, owner, wake = entry
+            if wake.done():  # the owner stopped waiting (its tree ended): next in line
+                continue
+            self._granted[owner] = self._granted.get(owner, 0) + 1
+            wake.set_result(None)
+            return
         self.used -= 1
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
 
-    def freed(self) -> asyncio.Future[None]:
-        """A future done when some tree next gives a slot back (made now, so no give is missed)."""
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        return waiter
+    def wait(self, owner: object, since: float) -> asyncio.Future[None]:
+        """A future done when a slot is reserved for ``owner``, waiting since ``since`` (made now,
+        so no give is missed); one place in line per owner."""
+        for _since, _order, queued, waiting in self._queue:
+            if queued is owner and not waiting.done():
+                return waiting
+        wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._order += 1
+        self._queue.append((since, self._order, owner, wake))
+        return wake
+
+    def leave(self, owner: object) -> None:
+        """``owner`` needs no slot now: its place in line goes, and slots reserved for it pass on."""
+        for entry in [e for e in self._queue if e[2] is owner]:
+            self._queue.remove(entry)
+            entry[3].cancel()
+        for _ in range(self._granted.pop(owner, 0)):
+            self.give()
 
 
 async def answer(writer: Writer, journal: Journal, request: Request, attempts: int) -> Answer:
@@ -187,6 +216,7 @@ class TreeBuilder:
         self._incoming: dict[str, list[list[Any]]] = {}
         self._open = 0
         self._started_upto = 0
+        self._level, self._level_since = -1, 0.0  # the level being written, and since when
 
     # ---------------------------------------------------------------------------------------
     async def build(self, opening: GameState, resume: TreeCheckpoint | None) -> Tree:
@@ -236,7 +266,7 @@ class TreeBuilder:
         running: dict[str, asyncio.Task[Answer]] = {}
         done: dict[str, asyncio.Task[Answer]] = {}
         stopper = asyncio.ensure_future(self.stop.wait())  # wakes the loop the moment a stop comes
-        freed: asyncio.Future[None] | None = None  # wakes it when another tree frees a slot
+        freed: asyncio.Future[None] | None = None  # wakes it when a slot is reserved for this tree
         deadline: float | None = None  # once halting, calls in flight get this long to finish
         try:
             while tree.queue:
@@ -244,12 +274,15 @@ class TreeBuilder:
                 blocked = False
                 if halt is None:
                     blocked = self._schedule(tree, running, done)
-                elif not running:
+                if not blocked:  # nothing waits for a slot: keep no place in line, hold no slot
+                    self.window.leave(self)
+                    freed = None
+                if halt is not None and not running:
                     raise halt
-                elif deadline is None:
+                if halt is not None and deadline is None:
                     deadline = time.monotonic() + self.settings.grace_seconds
                 if blocked and freed is None:
-                    freed = self.window.freed()
+                    freed = self.window.wait(self, self._level_since)
                 waiting: list[asyncio.Future[Any]] = [*running.values()]
                 if deadline is None:
                     waiting += [stopper, *([freed] if freed else [])]
@@ -271,8 +304,7 @@ class TreeBuilder:
                         self._failure = exc
         finally:
             stopper.cancel()
-            if freed is not None:
-                freed.cancel()
+            self.window.leave(self)
             for task in running.values():
                 task.cancel()
             # Gathering also retrieves the errors of calls that finished but were never committed.
@@ -301,6 +333,8 @@ class TreeBuilder:
 
         Returns True when a node of the level waits for a slot of the shared window."""
         level = tree.nodes[tree.queue[0]].depth
+        if level != self._level:  # a level opens when the last node before it is committed
+            self._level, self._level_since = level, time.monotonic()
         # Every queued node before this position is of this level and started: new nodes are queued
         # behind the level (they are deeper) and commits pop from the front.
         position = min(self._started_upto, len(tree.queue))
@@ -310,7 +344,7 @@ class TreeBuilder:
                 if tree.nodes[nid].depth != level:
                     return False
                 if nid not in running and nid not in done:
-                    if not self.window.take():
+                    if not self.window.take(self):
                         return True
                     node = tree.nodes[nid]
                     node.arrivals = self._arrivals(node, self._incoming.get(nid, []))
