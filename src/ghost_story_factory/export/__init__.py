@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,7 +17,7 @@ from .ink import render_ink
 from .twee import render_twee
 from .yarn import render_yarn
 
-__all__ = ["FORMATS", "ExportError", "export_json", "render"]
+__all__ = ["FORMATS", "ExportError", "export_json", "render", "write_export"]
 
 FORMATS = ("json", "ink", "yarn", "twee", "html", "dot", "mermaid", "png", "svg")
 
@@ -71,3 +74,62 @@ def render(story: dict[str, Any], fmt: str, character: str | None = None) -> lis
             ext, renderer = _PER_CHARACTER[fmt]
             files.append((f"{name}.{ext}", renderer(story, char).encode("utf-8")))
     return files
+
+
+_WRITE_ERRORS = {
+    "en": {
+        "is_file": "-o {output} is a file, but this format writes {count} files: give a folder",
+        "folder": "cannot make the folder {folder}: {cause}",
+        "write": "cannot write {path}: {cause}; the files there before are unchanged",
+    },
+    "zh": {
+        "is_file": "-o {output} 是一个文件，但这种格式要写 {count} 个文件：请给一个文件夹",
+        "folder": "无法创建文件夹 {folder}：{cause}",
+        "write": "无法写入 {path}：{cause}；那里原有的文件没有改动",
+    },
+}
+
+
+def write_export(files: list[tuple[str, bytes]], output: str, lang: str = "en") -> list[Path]:
+    """Write rendered ``files`` to ``output`` and return the paths written.
+
+    One file goes to ``output`` itself unless it is a folder or ends in a separator; several go into the
+    folder ``output`` (made when missing; an existing file there is a one-line ExportError, not a
+    traceback). Every file is written beside its target under a temporary name, flushed to disk, then
+    renamed over it, all of them before the first rename: a full disk or a read-only folder leaves every
+    earlier export whole and no temporary file behind, and says so in one line.
+    """
+    words = _WRITE_ERRORS["zh" if lang.startswith("zh") else "en"]
+    target = Path(output)
+    if len(files) == 1 and not target.is_dir() and not output.endswith((os.sep, "/")):
+        paths = [target]
+    else:
+        if target.exists() and not target.is_dir():
+            raise ExportError(words["is_file"].format(output=output, count=len(files)))
+        paths = [target / name for name, _ in files]
+    folder = paths[0].parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(words["folder"].format(folder=folder, cause=exc.strerror or exc)) from None
+    temps: list[Path] = []
+    current = paths[0]
+    try:
+        for path, (_, content) in zip(paths, files, strict=True):
+            current = path
+            temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            temps.append(temp)
+            with open(temp, "wb") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for temp, path in zip(temps, paths, strict=True):
+            current = path
+            os.replace(temp, path)
+    except OSError as exc:
+        for temp in temps:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+        cause = exc.strerror or type(exc).__name__
+        raise ExportError(words["write"].format(path=current, cause=cause)) from None
+    return paths
