@@ -136,7 +136,36 @@ def test_the_checker_catches_a_broken_export(tmp_path) -> None:  # type: ignore[
     assert "item vanished" in kinds
 
 
+NAMES = ["楼梯 /* 二楼", "a\nb */ c", "// 注释", "-> END", "{x}", "~ fear = 100", "\ufeff=== k ==="]
+
+
+def test_hostile_scene_item_flag_and_character_names_compile_and_read_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Names straight from a story file (no writer cleaned them): a block comment, a newline, a divert
+    in a scene, an item, a flag and the character's name; ink compiles, and every name reads back."""
+    need_node_packages("inkjs")
+    story = json.loads(json.dumps(SAMPLES["zh"]))
+    char = story["characters"][0]
+    char["name"] = "保安 /* \n 夜班"
+    nodes = char["tree"]["nodes"]
+    for index, (nid, node) in enumerate(nodes.items()):
+        node["state"]["scene"] = f"{NAMES[index % len(NAMES)]} {index}"
+        for choice in node["choices"]:
+            choice["consequences"]["items"] = [NAMES[(index + 1) % len(NAMES)]]
+            choice["consequences"]["flags"] = {NAMES[(index + 2) % len(NAMES)]: True}
+    [path] = write_files(render(story, "ink", char["name"]), tmp_path)
+    path.with_name(path.name + ".tree.json").write_text(json.dumps(char["tree"], ensure_ascii=False))
+    report = run_node("ink_check.js", "--plays", "100", str(path))[str(path)]
+    assert report["errors"] == [] and report["warnings"] == [] and report["problems"] == [], report["errors"]
+    assert set(report["knots"]) == set(nodes)
+    runtime = set((char["tree"].get("runtime_endings") or {}).values())
+    for nid, seen in report["knots"].items():
+        if nid not in runtime:  # a scene is one line in ink: its white space folded
+            assert seen["vars"]["scene"] == flat(nodes[nid]["state"]["scene"]), nid
+    assert report["plays"]["violationCount"] == 0, report["plays"]["violations"][:3]
+
+
 def test_escape_text_makes_ink_markup_literal() -> None:
+    assert escape_text("/* c */") == "\\/\\* c \\*\\/"  # the comment pass sees no '/*' or '*/'
     assert escape_text("a -> b") == "a \\-> b"
     assert escape_text("* not a choice") == "\\* not a choice"
     assert escape_text("TODO: x") == "\\TODO: x"

@@ -149,3 +149,12 @@ def test_choice_text_is_a_string_literal_of_verbatim_text() -> None:
     # (A text ending in a quote gets a space before the closing triple quote, which would swallow it.)
     assert '<<link "\\"\\"\\"Read the keeper\'s log: \\"Day 1 -\\u003e Day 40\\" \\"\\"\\"">>' in text
     assert "[[" not in text.split(":: node_0000", 1)[1]
+
+
+def test_brackets_in_verbatim_text_are_split_so_twine_sees_no_link() -> None:
+    from ghost_story_factory.export.twee import _verbatim
+
+    written = _verbatim('a [[Start]] b [[x|StoryInit]] "c"')
+    assert "[[" not in written and "]]" not in written
+    shown = "".join(part for i, part in enumerate(written.split('"""')) if i % 2 == 1)
+    assert shown == 'a [[Start]] b [[x|StoryInit]] "c" '  # a text ending in a quote gets a space

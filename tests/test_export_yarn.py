@@ -118,3 +118,9 @@ def test_escape_line_handles_yarn_syntax() -> None:
     assert escape_line("=== end", "en") == '{"==="} end'
     assert escape_line("Note: {x} #t // c [b]", "en") == "Note∶ \\{x\\} \\#t \\/\\/ c \\[b\\]"
     assert escape_line("他说: 快跑", "zh") == "他说： 快跑"
+
+
+def test_a_line_start_hidden_behind_a_byte_order_mark_or_spaces_is_still_escaped() -> None:
+    assert escape_line("\ufeff=== end", "en") == '{"==="} end'
+    assert escape_line("   ===", "en") == '{"==="}'
+    assert escape_line("--- and ---", "en") == "--- and ---"  # '---' inside a body is a plain line
