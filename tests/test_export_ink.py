@@ -147,7 +147,7 @@ def test_hostile_scene_item_flag_and_character_names_compile_and_read_back(tmp_p
     char = story["characters"][0]
     char["name"] = "保安 /* \n 夜班"
     nodes = char["tree"]["nodes"]
-    for index, (nid, node) in enumerate(nodes.items()):
+    for index, node in enumerate(nodes.values()):
         node["state"]["scene"] = f"{NAMES[index % len(NAMES)]} {index}"
         for choice in node["choices"]:
             choice["consequences"]["items"] = [NAMES[(index + 1) % len(NAMES)]]
