@@ -365,15 +365,24 @@ def test_dot_and_svg_are_read_back_by_graphviz(made: dict[str, Any]) -> None:
         assert "<script" not in svg.lower() and "onerror" not in svg.replace("onerror=&quot;", "")
 
 
-def test_mermaid_labels_hold_no_markup(made: dict[str, Any]) -> None:
-    """No Mermaid parser runs offline here: each node label is one quoted string with no quote, tag or
-    bracket of its own inside (Mermaid's #quot; #lt; #91; entities instead)."""
-    for path in made["exports"]["mermaid"]:
+def test_mermaid_draws_in_mermaid_11_with_no_markup_in_a_label(made: dict[str, Any]) -> None:
+    """Each node label is one quoted string with no quote, tag or bracket of its own (Mermaid's #quot;
+    #lt; #91; entities instead), and Mermaid 11 itself draws every file with every node and edge."""
+    from test_map_mermaid import _declared, _render_in_mermaid
+
+    paths = made["exports"]["mermaid"]
+    for path in paths:
         for line in path.read_text("utf-8").splitlines():
             if '(["' in line or '["' in line:
                 label = line[line.index('"') + 1 : line.rindex('"')]
                 assert '"' not in label and "<" not in label.replace("<br/>", ""), line
                 assert not any(ch in label for ch in "[]{}()`"), line
+    report = _render_in_mermaid(paths)
+    assert report["requests"] == [] and report["pageErrors"] == [], report
+    for path, shown in zip(paths, report["files"], strict=True):
+        nodes, edges = _declared(path.read_text("utf-8"))
+        assert shown["error"] is None and not shown["syntaxError"], (path.name, shown)
+        assert (shown["nodes"], shown["edges"]) == (len(nodes), len(edges)), path.name
 
 
 def test_the_terminal_player_in_a_pty_shows_the_payloads_and_no_sequence(made: dict[str, Any]) -> None:
