@@ -16,10 +16,8 @@ level costs its width per search, so a graph of 100,000 nodes (4,000 a level) gr
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..vocabulary import minutes
 from .state import GameState
@@ -89,7 +87,9 @@ class NearestIndex:
         self.arrival_cost = arrival_cost
         self._levels: dict[int, dict[Signature, _Group]] = {}
         self._sizes: dict[int, int] = {}
-        self._constants: dict[tuple[Signature, Signature], int] = {}
+        # Per level and query signature, the level's groups by their constant: a query state's
+        # signature recurs (siblings share it), and a level gains new groups ever more rarely.
+        self._orders: dict[tuple[int, Signature], tuple[int, list[tuple[int, _Group]]]] = {}
 
     def add(self, node_id: str, depth: int, state: GameState, arrivals: int) -> None:
         """Index a node; ``arrivals`` is how many choices lead to it now (it may only grow later)."""
@@ -131,50 +131,49 @@ class NearestIndex:
         """The node the builder's scan would pick: at ``depth``, else the first deeper level with any."""
         for level in range(depth, max_depth + 1):
             if self._sizes.get(level):
-                return self._nearest_in(self._levels[level], state, arrivals)
+                return self._nearest_in(level, state, arrivals)
         return None
 
-    def _nearest_in(
-        self, level: dict[Signature, _Group], state: GameState, arrivals: Mapping[str, int]
-    ) -> str:
-        query = signature(state)
+    def _groups_by_constant(self, depth: int, query: Signature) -> list[tuple[int, _Group]]:
+        level = self._levels[depth]
+        known = self._orders.get((depth, query))
+        if known is not None and known[0] == len(level):  # groups are only ever added
+            return known[1]
+        order = sorted(
+            ((signature_cost(query, group.signature), group) for group in level.values()),
+            key=lambda pair: pair[0],
+        )
+        self._orders[(depth, query)] = (len(level), order)
+        return order
+
+    def _nearest_in(self, depth: int, state: GameState, arrivals: Mapping[str, int]) -> str:
         point = _point(state)
-        cost = self.arrival_cost
-        constants = self._constants
-        # Groups in order of their bound; a group's cells in order of theirs, merged in one heap.
-        heap: list[tuple[int, int, Any]] = []
-        order = 0
-        for key, group in level.items():
-            constant = constants.get((query, key))
-            if constant is None:
-                constant = constants[(query, key)] = signature_cost(query, key)
-            heap.append((constant + cost * group.fewest_arrivals, order, (constant, group)))
-            order += 1
-        heapq.heapify(heap)
-        best_cost, best_id = -1, ""
         pr, gr, wf, minute = point
-        while heap:
-            bound, _, item = heapq.heappop(heap)
-            if best_cost >= 0 and bound > best_cost:
-                break
-            if isinstance(item[1], _Group):
-                constant, group = item
-                for cell in group.cells.values():
-                    lower = constant + cell.bound(point) + cost * cell.fewest_arrivals
-                    if best_cost < 0 or lower <= best_cost:
-                        heapq.heappush(heap, (lower, order, (constant, cell)))
-                        order += 1
-                continue
-            constant, cell = item
-            for (npr, ngr, nwf, nminute), node_id in cell.entries:
-                total = (
-                    constant
-                    + abs(pr - npr)
-                    + abs(gr - ngr)
-                    + abs(wf - nwf)
-                    + abs(minute - nminute) // 5
-                    + cost * arrivals.get(node_id, 0)
-                )
-                if best_cost < 0 or total < best_cost or (total == best_cost and node_id < best_id):
-                    best_cost, best_id = total, node_id
+        cost = self.arrival_cost
+        best_cost, best_id = -1, ""
+        for constant, group in self._groups_by_constant(depth, signature(state)):
+            if best_cost >= 0:
+                if constant > best_cost:
+                    break  # the groups after this one cost at least as much before any number
+                if constant + cost * group.fewest_arrivals > best_cost:
+                    continue
+            cells = [
+                (constant + cell.bound(point) + cost * cell.fewest_arrivals, cell)
+                for cell in group.cells.values()
+            ]
+            cells.sort(key=lambda pair: pair[0])
+            for lower, cell in cells:
+                if best_cost >= 0 and lower > best_cost:
+                    break
+                for (npr, ngr, nwf, nminute), node_id in cell.entries:
+                    total = (
+                        constant
+                        + abs(pr - npr)
+                        + abs(gr - ngr)
+                        + abs(wf - nwf)
+                        + abs(minute - nminute) // 5
+                        + cost * arrivals.get(node_id, 0)
+                    )
+                    if best_cost < 0 or total < best_cost or (total == best_cost and node_id < best_id):
+                        best_cost, best_id = total, node_id
         return best_id
