@@ -214,6 +214,20 @@ def test_checkpoints_on_a_disk_that_fills_warn_and_the_rerun_ends_with_the_same_
         assert ink.stdout == reference["ink"]  # byte for byte
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="pregenerator/story.py prints 'saved N/M characters' whatever store.save_story returned: "
+    "waits for the fix in the report of helper C",
+)
+def test_a_save_that_failed_is_not_reported_as_saved(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "cp", "16k") as disk:
+        fill(disk)
+        done = run(ARGS, tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "checkpoint not saved" in done.stderr
+    assert "[character checkpoint] saved" not in done.stderr, done.stderr[-1500:]
+
+
 def test_checkpoints_on_a_disk_full_from_the_start_still_give_the_story(
     tmp_path: Path, reference: dict[str, Any]
 ) -> None:
