@@ -226,7 +226,7 @@ def test_the_generation_keeps_every_payload_as_text_and_nothing_else(made: dict[
         assert not any(ch in text for ch in TERMINAL), text[:80]
         assert not any(0xD800 <= ord(ch) <= 0xDFFF for ch in text), text[:80]
     names = [c["name"] for c in story["characters"]]
-    assert len(names) >= 2 and any(_shown(p) in flat(n) for n in names for p in PAYLOADS if _shown(p)), names
+    assert len(names) >= 2 and any(set(name) & set("<>[]{}/*#=-~:") for name in names), names  # hostile
     scenes = {n["state"]["scene"] for c in story["characters"] for n in c["tree"]["nodes"].values()}
     items = {
         i for c in story["characters"] for n in c["tree"]["nodes"].values() for i in n["state"]["inventory"]
@@ -234,6 +234,18 @@ def test_the_generation_keeps_every_payload_as_text_and_nothing_else(made: dict[
     assert any(_shown(p) in s for s in scenes for p in PAYLOADS if _shown(p)), scenes
     assert items, "the hostile items reached the story"
     assert b"Traceback" not in made["generate"].stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pregenerator/story.py keeps the writer's title, scene list and character names as they came "
+    "(a name or the opening scene can hold a newline): waits for the clean_line fix in the report of helper C",
+)
+def test_names_titles_and_the_opening_scene_are_one_line(made: dict[str, Any]) -> None:
+    story = made["story"]
+    one_line = [story["story"]["title"], *(c["name"] for c in story["characters"])]
+    one_line += [n["state"]["scene"] for c in story["characters"] for n in c["tree"]["nodes"].values()]
+    assert all("\n" not in text for text in one_line), [t for t in one_line if "\n" in t][:3]
 
 
 def _character_file(made: dict[str, Any], fmt: str, name: str) -> Path:
