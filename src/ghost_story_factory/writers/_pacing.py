@@ -26,6 +26,7 @@ _RATE_WINDOW_S = 60.0  # providers state limits per minute; successes are rememb
 # milliseconds after its start stamp, by an amount that varies, and a start exactly one window after
 # the one it replaces would be refused whenever it arrived a little sooner.
 _SLOT_MARGIN = 0.03
+_PROBE = 10  # without headers: one more start per window after this many windows' worth of successes
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
@@ -171,10 +172,16 @@ class AdaptivePacer:
       frees them. A token bucket refilling steadily is never slower than that; only when our log
       cannot explain the spent budget (other clients on the same key) does a start wait for the
       reported reset.
-    * Without rate-limit headers, a start interval learned from 429s. Far above the limit, the rate
-      the server let through between two 429s (up to the moment it said to come back) is its
-      limit; near it, the pace backs off by 10%. Successes shorten the interval again, slowly
-      right after a 429 and faster the longer none comes, so the pace keeps probing upwards.
+    * Without rate-limit headers, the same slots, learned from 429s that carry a Retry-After: the
+      pause asked for is taken as the window (at least; the longest seen), and the starts of ours
+      the server counted within it as its size. One start more is allowed after every
+      ``_PROBE`` windows' worth of successes with no 429, so the size keeps probing upwards; a 429
+      sets it again. Once a size is known a 429 holds only the refused request for its pause,
+      not every start: the log says when slots free.
+    * Without headers and without a Retry-After, a start interval learned from 429s. Far above the
+      limit, the rate the server let through between two 429s is its limit; near it, the pace backs
+      off by 10%. Successes shorten the interval again, slowly right after a 429 and faster the
+      longer none comes, so the pace keeps probing upwards.
     """
 
     def __init__(
@@ -205,6 +212,8 @@ class AdaptivePacer:
         self._limits: dict[str, _Limit] = {}
         self._sent: collections.OrderedDict[int, tuple[float, float]] = collections.OrderedDict()
         self._headers_seen = False
+        self._learned = False  # a request limit learned from 429s (no headers)
+        self._ok_since_learned = 0
         self._tokens_per_call = 0.0  # running mean of billed tokens per reply, for token budgets
         # Created here, bound to the running loop on first use (Python >= 3.10).
         self._gate = asyncio.Lock()  # FIFO: one waiter at a time waits for its turn, in order
@@ -340,6 +349,12 @@ class AdaptivePacer:
         while self._ok_starts and self._ok_starts[0] < now - _RATE_WINDOW_S:
             self._ok_starts.popleft()
         self._since_increase += 1
+        known = self._limits.get("requests")
+        if self._learned and known is not None and known.size is not None:
+            self._ok_since_learned += 1
+            if self._ok_since_learned >= _PROBE * known.size:
+                known.size += 1  # probe: the limit may be higher than the count we took
+                self._ok_since_learned = 0
         if self._since_increase >= self.limit:
             self._since_increase = 0
             self.limit = min(self.max_limit, self.limit + 1)
@@ -352,8 +367,12 @@ class AdaptivePacer:
 
     def _rate_limited(self, ticket: Ticket, now: float, hint: float | None) -> None:
         self.rate_limited += 1
-        if hint is not None:
+        if hint is not None and not self._learned:
+            # Nothing known of the limit yet: honour the pause for every start. Once a size is
+            # known, the log spaces the starts and only the refused request waits its pause.
             self.not_before = max(self.not_before, now + min(hint, MAX_WAIT_S))
+        if hint and not self._headers_seen:
+            self._learn(now, min(hint, MAX_WAIT_S))
         if ticket.started < self._last_cut:
             return  # already in flight when we slowed down: the same burst, not news
         next_slot = now + (hint or 0.0)  # when the server says it will take a request again
@@ -361,8 +380,8 @@ class AdaptivePacer:
         self._last_cut, self._last_slot, self._ok_since_cut = now, next_slot, 0
         self.limit = max(1, self.limit // 2)
         self._since_increase = 0
-        if self._headers_seen:
-            return  # the budgets say when to pause; an interval would only cost throughput
+        if self._headers_seen or self._learned:
+            return  # the slots say when to start; an interval would only cost throughput
         measured = None
         if allowed and next_slot > previous_slot:
             # What the server let through between its two "come back at" times: its sustained rate
@@ -383,6 +402,17 @@ class AdaptivePacer:
             rate = self._backoff * current if math.isfinite(current) else 0.0
         self.interval = min(1 / rate, MAX_WAIT_S) if rate > 0 else 0.0
         log.debug("429: concurrency %d, start interval %.3fs", self.limit, self.interval)
+
+    def _learn(self, now: float, pause: float) -> None:
+        """A request limit from a 429 without headers: a window at least ``pause`` long, holding
+        as many requests as the server counted of ours within it (the refused ones left the log)."""
+        known = self._limits.get("requests")
+        window = max(pause, known.window if known is not None else 0.0)
+        counted = sum(1 for started, _tokens in self._sent.values() if now - window < started <= now)
+        self._limits["requests"] = _Limit(size=float(max(1, counted)), window=window)
+        self._learned, self._ok_since_learned = True, 0
+        self.interval = 0.0  # the slots pace the starts now
+        log.debug("429: %d requests per %.3fs learned", counted, window)
 
     def _read_budgets(self, headers: Mapping[str, str], ticket: Ticket, now: float) -> None:
         lowered = {str(name).lower(): str(value) for name, value in dict(headers).items()}
