@@ -202,9 +202,10 @@ def run(quick: bool) -> Section:
             )
         if not r["headers"] and not _met(r):
             line += (
-                " Without the headers the pacer knows neither the limit nor the window: it spaces starts at "
-                "the rate that got through between 429s and speeds up slowly while none comes, and each "
-                "429's whole-second Retry-After holds every start for that long."
+                " Without the headers the pacer learns the window from a 429's Retry-After (whole seconds "
+                "here) and the size from its own starts the server counted in it, then probes one start "
+                "more per window after ten windows' worth of successes: each probe that overshoots is a 429, "
+                "and the first 429 (nothing known yet) holds every start for its whole Retry-After."
             )
         section.details.append(line)
     return section
