@@ -83,3 +83,17 @@ def test_the_player_in_a_pty_shows_hostile_names_and_text_without_escape_sequenc
     for forbidden in ("\x1b]0;", "\x1b[2J", "\x1b]8;", "\x1b[8m", "\u202e", "pwned-title\x07"):
         assert forbidden not in text, (forbidden, text[:500])
     assert orjson.dumps(story)  # the library kept the story as it was given (the data is not the screen)
+
+
+def test_clean_text_drops_lone_surrogates_as_characters_and_as_json_escapes() -> None:
+    import json
+
+    raw = '{"a": "x\\ud800y", "b": "\\ud83d\\ude00", "c": "\\\\ud800 stays text", "d": "\\udc00\\ud800"}'
+    data = json.loads(clean_text(raw))  # a reply that no JSON parser would have decoded whole
+    assert data == {"a": "xy", "b": "😀", "c": "\\ud800 stays text", "d": ""}
+    assert clean_text("a\ud800b\udfffc") == "abc"
+
+
+def test_clean_text_drops_the_byte_order_mark_and_makes_every_line_break_a_newline() -> None:
+    assert clean_text("\ufeff=== end") == "=== end"
+    assert clean_text("a\u2028b\u2029c\r\nd\re") == "a\nb\nc\nd\ne"
