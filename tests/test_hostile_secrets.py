@@ -104,6 +104,13 @@ def test_a_key_an_http_header_cannot_carry_is_one_line_input_error(key: str, rea
     assert check_key(f"  {DEFAULT_KEY}\n") == DEFAULT_KEY  # outer white space is the paste, not the key
 
 
+def test_a_key_as_short_as_a_word_does_not_garble_the_stories() -> None:
+    register("local")
+    assert clean_text("a local story") == "a local story"
+    assert scrub_message("key local refused", "local") == "key *** refused"
+    assert key_forms("x") == ()
+
+
 def test_a_registered_key_never_passes_clean_text() -> None:
     register(KEY)
     for form in every_form(KEY, BARE):

@@ -12,6 +12,7 @@ from ..text import remember_secrets
 
 MASK = "***"
 _MIN_PART = 8  # a shorter piece of a key (its part after the prefix) could match ordinary words in prose
+_MIN_SHORT = 4  # a whole key shorter than this is no secret, and replacing it would garble every message
 
 # A provider prefix: "sk-", "sk-proj-", "sk-ant-api03-", "gsk_", "xai-", "pk_live_"...
 _PREFIX = re.compile(r"^(?:[A-Za-z]{2,8}[-_]){1,3}(?:api\d{2}[-_])?")
@@ -57,6 +58,8 @@ def key_forms(key: str | None) -> tuple[str, ...]:
     if not key:
         return ()
     forms = {key}
+    if len(key) < _MIN_SHORT:
+        return ()
     bare = _PREFIX.sub("", key)
     if bare != key and len(bare) >= _MIN_PART:
         forms.add(bare)
@@ -73,7 +76,9 @@ def register(key: str | None) -> None:
     """Make every form of ``key`` one that text.clean_text replaces: each reply, re-ask excerpt, stored
     text and printed line of this process passes through it, so a server that echoes the key into its
     content cannot get it into the library, a checkpoint, the journal or the screen."""
-    remember_secrets(key_forms(key))
+    # A key as short as a word ("x", "local") would turn that word into *** in every story: such a key
+    # guards nothing, and messages still lose it through scrub_message.
+    remember_secrets(form for form in key_forms(key) if len(form) >= _MIN_PART)
 
 
 def scrub(text: str, key: str | None) -> str:
