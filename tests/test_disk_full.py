@@ -38,7 +38,6 @@ from ghost_story_factory.export import ExportError, render, write_export
 CITY = "上海"
 CHARACTERS = "保安,调查员"
 ARGS = generate_args(CITY, CHARACTERS, *SMALL, "--lang", "en")
-HOOK = "waits for cli._export to write through export.write_export: see the report of helper C"
 
 
 @pytest.fixture(autouse=True)
@@ -149,7 +148,6 @@ def _export(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run(["export", "1", "--db", str(folder / "lib.db"), "--lang", "en", *args], folder)
 
 
-@pytest.mark.xfail(strict=True, reason=HOOK)
 def test_the_command_line_re_export_onto_a_full_disk_keeps_the_old_file(
     library: Path, tmp_path: Path
 ) -> None:
@@ -165,7 +163,6 @@ def test_the_command_line_re_export_onto_a_full_disk_keeps_the_old_file(
         assert target.read_bytes() == before
 
 
-@pytest.mark.xfail(strict=True, reason=HOOK)
 def test_the_command_line_o_at_a_file_for_a_multi_file_format_is_one_line(library: Path) -> None:
     taken = library / "taken.ink"
     taken.write_bytes(b"mine")
@@ -214,11 +211,6 @@ def test_checkpoints_on_a_disk_that_fills_warn_and_the_rerun_ends_with_the_same_
         assert ink.stdout == reference["ink"]  # byte for byte
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pregenerator/story.py prints 'saved N/M characters' whatever store.save_story returned: "
-    "waits for the fix in the report of helper C",
-)
 def test_a_save_that_failed_is_not_reported_as_saved(tmp_path: Path) -> None:
     with small_disk(tmp_path / "cp", "16k") as disk:
         fill(disk)

@@ -236,11 +236,6 @@ def test_the_generation_keeps_every_payload_as_text_and_nothing_else(made: dict[
     assert b"Traceback" not in made["generate"].stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pregenerator/story.py keeps the writer's title, scene list and character names as they came "
-    "(a name or the opening scene can hold a newline): waits for the clean_line fix in the report of helper C",
-)
 def test_names_titles_and_the_opening_scene_are_one_line(made: dict[str, Any]) -> None:
     story = made["story"]
     one_line = [story["story"]["title"], *(c["name"] for c in story["characters"])]
@@ -453,14 +448,7 @@ def test_the_html_checker_sees_a_script_that_runs(tmp_path: Path) -> None:
     "mode",
     [
         "object",
-        pytest.param(
-            "schema",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="openai_writer._to_local parses the raw reply before it is cleaned, so a lone "
-                "surrogate leaves it in the wire shape: waits for the one-line fix in the report of helper C",
-            ),
-        ),
+        "schema",
     ],
 )
 def test_a_lone_surrogate_never_fails_a_reask_or_a_save(mode: str, tmp_path: Path) -> None:

@@ -952,7 +952,7 @@ def _play(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) 
 
 
 def _export(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> int:
-    from .export import render
+    from .export import render, write_export
 
     lang = settings.lang
     if args.format is None and args.output is None:
@@ -965,17 +965,8 @@ def _export(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]
         sys.stdout.buffer.write(files[0][1])
         sys.stdout.flush()
         return 0
-    target = Path(args.output or ".")
-    if len(files) == 1 and not target.is_dir() and not str(args.output).endswith(("/", os.sep)):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(files[0][1])
-        written = [target]
-    else:
-        target.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name, content in files:
-            (target / name).write_bytes(content)
-            written.append(target / name)
+    # Atomic: a full disk or a read-only folder leaves every earlier export whole, and says so in one line.
+    written = write_export(files, args.output or ".", lang)
     err = Console(stderr=True, highlight=False)
     for path in written:
         err.print(text(lang, "written", path=path), markup=False, soft_wrap=True)

@@ -21,13 +21,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import glob
-import hashlib
 import os
-import re
 import socket
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -39,45 +36,13 @@ from pydantic import ValidationError as PydanticError
 
 from ..errors import CheckpointError, CheckpointLocked, CheckpointVersionError
 from ..model import Plan
+from ..names import safe_name
 from ..writers.base import Answer, Retry, Usage
 from .tree import Node, Tree
 
 FORMAT_VERSION = 2  # 2: plans, bridges, shared runtime endings, level-by-level growth
-_NAME_BYTES = 96  # UTF-8 bytes: two names, a hash each and a suffix stay under the 255-byte file-name limit
-_UNSAFE = set('/\\:*?"<>|') | {"\x00"}
-_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
-_HASHED = re.compile(r"-[0-9a-f]{8}$")  # what a changed name ends with: a literal name like it is hashed too
 
 Warn = Callable[[str], None]
-
-
-def safe_name(name: str) -> str:
-    """A file-name part for any filesystem that keeps Unicode letters and emoji readable.
-
-    Separators, control characters and leading dots are replaced; long names are cut to a number of
-    UTF-8 bytes. A short hash of the exact name is appended whenever the result differs from the name,
-    or the name holds ``_`` (our separator), has letters of both cases (``Paris`` and ``paris`` must not
-    share a file on a case-insensitive filesystem), is a Windows device name (``CON``, ``con.txt``), or
-    already ends like a hash: so two names never share a file.
-    """
-    nfc = unicodedata.normalize("NFC", name)
-    cleaned = "".join(
-        "-" if ch in _UNSAFE or unicodedata.category(ch)[0] == "C" or ch.isspace() else ch for ch in nfc
-    ).lstrip(".-")
-    while len(cleaned.encode("utf-8")) > _NAME_BYTES:
-        cleaned = cleaned[:-1]
-    plain = (
-        nfc
-        and cleaned == nfc
-        and "_" not in nfc
-        and nfc == nfc.casefold()
-        and nfc.split(".")[0].upper() not in _RESERVED
-        and not _HASHED.search(nfc)
-    )
-    if plain:
-        return nfc
-    digest = hashlib.sha256(nfc.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"{cleaned}-{digest}" if cleaned else digest
 
 
 def write_atomic(path: Path, data: bytes) -> None:

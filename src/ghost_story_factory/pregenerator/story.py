@@ -21,13 +21,14 @@ from .. import __version__
 from ..errors import BatchPending, GhostStoryError, Interrupted
 from ..model import FORMAT_VERSION, load_story
 from ..playtest import playtest
+from ..text import clean_line
 from ..writers import prompts
 from ..writers.base import Usage, Writer
 from ..writers.pricing import BATCH_SHARE
 from .builder import Budget, StoryContext, TreeBuilder, TreeSettings, Window, answer, tree_settings_dict
 from .checkpoints import CheckpointStore, StoryCheckpoint
 from .progress import Progress
-from .state import GameState
+from .state import NAME_CAP, GameState
 from .tree import Tree, report, validate
 
 EXPORT_FORMAT_VERSION = FORMAT_VERSION
@@ -148,6 +149,9 @@ class StoryGenerator:
                 settings.city, [{"name": c["name"], "role": c["role"]} for c in named], settings.lang
             )
             docs = await self._ask(journal, request)
+            # Names are one line wherever they are shown (screens, state bars, file names, exports).
+            docs = {**docs, "title": clean_line(docs["title"], 80)}
+            docs["scenes"] = [clean_line(scene, NAME_CAP) or scene.strip() for scene in docs["scenes"]]
             self.progress.line("documents", title=docs["title"])
             if named:
                 characters = named
@@ -156,8 +160,10 @@ class StoryGenerator:
                     journal, prompts.characters_request(settings.city, docs, settings.lang)
                 )
                 characters = [
-                    {k: c[k].strip() for k in ("name", "role", "description")} for c in reply["characters"]
-                ]
+                    {"name": clean_line(c["name"], 60), "role": clean_line(c["role"], 120),
+                     "description": c["description"].strip()}
+                    for c in reply["characters"]
+                ]  # fmt: skip
         finally:
             journal.close()
         for position, character in enumerate(characters):
@@ -276,10 +282,10 @@ class StoryGenerator:
                 self.stop.set()  # the siblings drain their calls in flight and save
                 raise
             checkpoint.completed[character["name"]] = {"tree": tree.to_dict(), "report": report(tree)}
-            self._save(checkpoint)
-            self.progress.line(
-                "saved_story", done=len(checkpoint.completed), total=len(checkpoint.characters)
-            )
+            if self._save(checkpoint):  # a failed save has already said so in its warning
+                self.progress.line(
+                    "saved_story", done=len(checkpoint.completed), total=len(checkpoint.characters)
+                )
 
         results = await asyncio.gather(*(one(c) for c in pending), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
@@ -381,7 +387,7 @@ class StoryGenerator:
     def elapsed(self) -> float:
         return self._elapsed_before + time.monotonic() - self._started
 
-    def _save(self, checkpoint: StoryCheckpoint) -> None:
+    def _save(self, checkpoint: StoryCheckpoint) -> bool:
         # What the writer learned about the provider (the JSON mode it settled on, keywords it
         # refuses) rides in meta, so a resume does not negotiate again.
         learned = getattr(self.writer, "checkpoint_meta", None)
@@ -390,7 +396,7 @@ class StoryGenerator:
         checkpoint.usage = Usage(self.usage.prompt, self.usage.completion, self.usage.cached)
         checkpoint.calls = self.calls
         checkpoint.elapsed_seconds = self.elapsed
-        self.store.save_story(checkpoint)
+        return self.store.save_story(checkpoint)
 
     # ---------------------------------------------------------------------------------------
     def _export(self, checkpoint: StoryCheckpoint, settings: TreeSettings, resumed: bool) -> dict[str, Any]:

@@ -33,7 +33,9 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.wait import wait_random_exponential
 
 from ..errors import WriterError, WriterRejected, WriterUnavailable
+from ..text import clean_text
 from ._pacing import MAX_WAIT_S, AdaptivePacer, Ticket, parse_duration, retry_hint
+from ._secrets import scrub_message
 from ._wire import WireForm, estimate_tokens, refused_keyword, wire_form
 from .base import Reply, Request, Retry, Usage
 from .pricing import DEFAULT_MODEL
@@ -59,8 +61,6 @@ MODES = ("schema", "object", "text")
 # depth 20 ~3,000), small enough that a looping model is cut in time rather than filling a context.
 DEFAULT_CAPS = {"documents": 8192, "characters": 2048, "plan": 8192, "node": 4096}
 _MIN_ROOM = {"documents": 1024, "characters": 256, "plan": 1024, "node": 512}
-_KEYLIKE = re.compile(r"\b(sk|pk|api|key)([-_])[A-Za-z0-9_\-*.]{8,}")
-_BEARER = re.compile(r"(?i)\b(bearer)\s+\S+")
 _CAP_FIELDS = ("max_completion_tokens", "max_tokens")
 _MAX_NEGOTIATION = 16  # refusals one call may adapt to before we give up
 
@@ -359,7 +359,8 @@ class OpenAIWriter:
         if form.shape == "flat" or mode != "schema" or not text.strip():
             return text
         try:
-            data = orjson.loads(text)
+            # cleaned first, like every reply: a lone surrogate (\ud800) would make the whole of it unparseable
+            data = orjson.loads(clean_text(text))
         except orjson.JSONDecodeError:
             return text
         local = orjson.dumps(form.to_local(data)).decode()
@@ -591,16 +592,8 @@ class OpenAIWriter:
         return self._scrub(str(message or exc.message or type(exc).__name__))
 
     def _scrub(self, text: str) -> str:
-        """One line, short, without the key or anything shaped like a key or bearer token."""
-        if self._secret:
-            text = text.replace(self._secret, "***")
-            bare = self._secret.removeprefix("sk-")
-            if len(bare) >= 8:
-                text = text.replace(bare, "***")
-        text = _BEARER.sub(r"\1 ***", text)
-        text = _KEYLIKE.sub(r"\1\2***", text)
-        text = " ".join(text.split())
-        return text[:300] + ("…" if len(text) > 300 else "")
+        """One line, short, without the key in any form or anything shaped like a key or bearer token."""
+        return scrub_message(text, self._secret)
 
 
 def _names_field(reason: str) -> bool:
