@@ -465,7 +465,7 @@ def test_help_shows_defaults_ranges_choices_and_the_formats(
 ) -> None:
     def helped(*args: str) -> str:
         with pytest.raises(SystemExit) as done:
-            cli.main([*args, "--help"], clean_env())
+            cli.main([*args, "--help"], clean_env(GSF_LANG="en"))  # zh help: tests/test_cli_help.py
         assert done.value.code == 0
         return " ".join(capsys.readouterr().out.split())
 

@@ -20,7 +20,17 @@ from rich.text import Text
 
 from . import __version__
 from .api import generate_story_async
-from .cli_text import argparse_text, fit, number, option_help, option_metavar, pad, text
+from .cli_text import (
+    HelpFormatter,
+    argparse_text,
+    fit,
+    help_text,
+    number,
+    option_help,
+    option_metavar,
+    pad,
+    text,
+)
 from .config import OPTIONS, Settings, check_name, load_settings, parse_characters
 from .errors import (
     BatchPending,
@@ -55,183 +65,142 @@ class CityHasStory(InputError):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line and exit 2, as for every bad input
+    """argparse in the run's language: its help, argparse's own words in it included, and its errors as
+    one line and exit code 2, as for every bad input."""
+
+    def __init__(self, *args: Any, lang: str = "en", **kwargs: Any) -> None:
+        self.lang = lang
+        kwargs["add_help"] = False  # -h is added below, its help in lang
+        super().__init__(*args, **kwargs)
+        self._positionals.title = help_text(lang, "positionals")
+        self._optionals.title = help_text(lang, "optionals")
+        self.add_argument(
+            "-h", "--help", action="help", default=argparse.SUPPRESS, help=help_text(lang, "help")
+        )
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        return HelpFormatter(self.prog, self.lang)
+
+    def error(self, message: str) -> NoReturn:
         raise InputError(message)
 
 
 OPTION = {option.name: option for option in OPTIONS}
-EXIT_CODES = (
-    "exit codes: 0 done; 1 other failure (one-line cause); 2 bad usage or input, nothing written; "
-    "3 budget stop (rerun with more to continue); 75 writer unavailable (rerun to continue); "
-    "130 interrupted (rerun to continue)"
-)
 
 
-SCREENS_ONLY = "language of the screens"  # --lang of the commands that write no story
-
-
-def _add_setting(parser: argparse.ArgumentParser, name: str, what: str | None = None) -> None:
-    """A setting from config.OPTIONS as a flag, its help saying what it takes and its default."""
+def _add_setting(parser: _Parser, name: str, what: str | None = None) -> None:
+    """A setting from config.OPTIONS as a flag, its help (in the parser's language) saying what it takes,
+    its default and its variable."""
     option = OPTION[name]
     flag = "--" + option.name.replace("_", "-")
+    helped = option_help(option, what, parser.lang)
     if option.kind is bool:
         parser.add_argument(
-            flag, dest=option.name, action="store_const", const=True, default=None, help=option_help(option)
+            flag, dest=option.name, action="store_const", const=True, default=None, help=helped
         )
         return
-    parser.add_argument(
-        flag, dest=option.name, default=None, metavar=option_metavar(option), help=option_help(option, what)
-    )
+    parser.add_argument(flag, dest=option.name, default=None, metavar=option_metavar(option), help=helped)
 
 
 def build_parser(lang: str = "en") -> argparse.ArgumentParser:
-    """The command's parser; ``lang`` is the language of what it says about a bad story id."""
+    """The command's parser, its help and what it says about a bad story id in ``lang``."""
 
     def story_id(raw: str) -> int:
         if not raw.strip().isdigit() or int(raw) < 1:
             raise argparse.ArgumentTypeError(text(lang, "bad_id", id=raw))
         return int(raw)
 
-    parser = _Parser(
-        prog="ghost-story",
-        description="Pregenerate and play branching ghost stories. Run ghost-story COMMAND --help for a "
-        "command's options.",
-        epilog=EXIT_CODES,
+    def says(key: str, /, **values: Any) -> str:
+        return help_text(lang, key, **values)
+
+    exit_codes = says("exit_codes")
+    parser = _Parser(prog="ghost-story", description=says("description"), epilog=exit_codes, lang=lang)
+    parser.add_argument(
+        "--version", action="version", version=f"ghost-story {__version__}", help=says("version")
     )
-    parser.add_argument("--version", action="version", version=f"ghost-story {__version__}")
+    # Also before the command (ghost-story --lang en --help); the command's own --lang wins.
+    parser.add_argument(
+        "--lang",
+        dest="top_lang",
+        default=None,
+        metavar=option_metavar(OPTION["lang"]),
+        help=option_help(OPTION["lang"], says("top_lang"), lang),
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
-    generate = commands.add_parser(
-        "generate",
-        help="generate a story (resumes an unfinished one of the same city)",
-        description="Write the story documents and one dialogue graph per character, then save the story to "
-        "the library. An unfinished generation of the city resumes; a city that already has a finished "
-        "story is refused unless --new is given.",
-        epilog=EXIT_CODES,
-    )
-    generate.add_argument(
-        "--city",
-        required=True,
-        help="the city the story is set in: any script, at most 200 characters, no / \\ or .. (required)",
-    )
-    generate.add_argument(
-        "--characters",
-        help='comma-separated names (, ， or 、), each with an optional ":role", e.g. '
-        '"书生:落第的读书人,船娘"; at most 8; empty = the writer proposes 2-4; a name without a role gets '
-        "one from the plan [default: empty]",
-    )
-    generate.add_argument(
-        "--new",
-        action="store_true",
-        help="write another story for a city that already has one in the library (without it the command "
-        "refuses, so nothing is paid twice by mistake)",
-    )
+    def command(name: str, **kwargs: Any) -> _Parser:
+        sub: _Parser = commands.add_parser(
+            name, help=says(name, formats=" / ".join(FORMATS)), lang=lang, **kwargs
+        )
+        return sub
+
+    generate = command("generate", description=says("generate_description"), epilog=exit_codes)
+    generate.add_argument("--city", required=True, help=says("city"))
+    generate.add_argument("--characters", help=says("characters"))
+    generate.add_argument("--new", action="store_true", help=says("new"))
     for option in OPTIONS:
         _add_setting(generate, option.name)
-    generate.add_argument(
-        "--estimate", action="store_true", help="print the estimate (calls, tokens, cost, time) and exit"
-    )
-    generate.add_argument("--yes", action="store_true", help="accepted for scripts: generate never asks")
-    generate.add_argument(
-        "--json", action="store_true", help="print one JSON object at the end (the screens go to stderr)"
-    )
+    generate.add_argument("--estimate", action="store_true", help=says("estimate"))
+    generate.add_argument("--yes", action="store_true", help=says("yes"))
+    generate.add_argument("--json", action="store_true", help=says("generate_json"))
 
-    status = commands.add_parser(
-        "status",
-        help="unfinished generations in the checkpoint folder",
-        description="List the unfinished generations in the checkpoint folder (and any pending batches); "
-        "rerun generate with the same city to continue one.",
-    )
+    status = command("status", description=says("status_description"))
     _add_setting(status, "checkpoint_dir")
-    _add_setting(status, "lang", SCREENS_ONLY)
-    status.add_argument("--json", action="store_true", help="print the list as JSON")
+    _add_setting(status, "lang", says("screens_only"))
+    status.add_argument("--json", action="store_true", help=says("status_json"))
 
-    listing = commands.add_parser(
-        "list",
-        help="stories in the library, with their reports",
-        description="Every story in the library, newest first: id, title, city, language, date, writer, "
-        "cost, and per character its nodes, endings, main path and play minutes.",
-    )
+    listing = command("list", description=says("list_description"))
     _add_setting(listing, "db")
-    _add_setting(listing, "lang", SCREENS_ONLY)
-    listing.add_argument(
-        "--json", action="store_true", help="print the summaries as JSON (one object per story)"
-    )
+    _add_setting(listing, "lang", says("screens_only"))
+    listing.add_argument("--json", action="store_true", help=says("list_json"))
 
-    show = commands.add_parser(
-        "show",
-        help="a story's documents, plans and reports",
-        description="Print a story's documents (synopsis, game design, lore, main story), each character's "
-        "plan (beats, planned endings, clues, flags, items) and its report.",
-    )
-    show.add_argument("story_id", type=story_id, metavar="ID", help="the story's id (from list)")
+    show = command("show", description=says("show_description"))
+    show.add_argument("story_id", type=story_id, metavar="ID", help=says("story_id"))
     _add_setting(show, "db")
-    _add_setting(show, "lang", SCREENS_ONLY)
+    _add_setting(show, "lang", says("screens_only"))
 
-    play = commands.add_parser(
-        "play",
-        help="play a story in the terminal",
-        description="Play a character's graph under the runtime rules; without ID, pick a story from a menu.",
-    )
-    play.add_argument(
-        "story_id", nargs="?", type=story_id, metavar="ID", help="the story's id (from list); omit to pick"
-    )
-    play.add_argument(
-        "--character", help="the character to play, by name or number [default: ask when there are several]"
-    )
+    play = command("play", description=says("play_description"))
+    play.add_argument("story_id", nargs="?", type=story_id, metavar="ID", help=says("play_story_id"))
+    play.add_argument("--character", help=says("play_character"))
     _add_setting(play, "db")
-    play.add_argument(
-        "--lang",
-        choices=("zh", "en"),
-        help="language of the player's labels and menus [default: the story's language]",
-    )
+    play.add_argument("--lang", choices=("zh", "en"), help=says("play_lang"))
 
-    export = commands.add_parser(
-        "export",
-        help="export a story: " + " / ".join(FORMATS),
-        description="Write a story for a game engine, a browser or as a map. Formats: json (the whole story), "
-        "ink, yarn, twee (one file per character), html (one file that plays in a browser), dot, mermaid, "
-        "png, svg (a map of each character's graph). Without -o the file goes to stdout when stdout is a "
-        "pipe or a file, and into the current folder when it is a terminal.",
-    )
-    export.add_argument("story_id", type=story_id, metavar="ID", help="the story's id (from list)")
+    export = command("export", description=says("export_description"))
+    export.add_argument("story_id", type=story_id, metavar="ID", help=says("story_id"))
     export.add_argument(
         "--format",
         choices=FORMATS,
         metavar="{" + ",".join(FORMATS) + "}",
-        help="the export format (required; without it the formats are listed): " + ", ".join(FORMATS),
+        help=says("export_format", formats=", ".join(FORMATS)),
     )
-    export.add_argument("--character", help="export only this character [default: all]")
-    export.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE_OR_DIR",
-        help="where to write: a file, or a folder (ending in /) "
-        "for several files [default: stdout when it is not a terminal, else the current folder]",
-    )
+    export.add_argument("--character", help=says("export_character"))
+    export.add_argument("-o", "--output", metavar="FILE_OR_DIR", help=says("export_output"))
     _add_setting(export, "db")
-    _add_setting(export, "lang", SCREENS_ONLY)
+    _add_setting(export, "lang", says("screens_only"))
 
-    delete = commands.add_parser(
-        "delete",
-        help="delete a story from the library",
-        description="Delete a story and its characters from the library, after asking (y/N).",
-    )
-    delete.add_argument("story_id", type=story_id, metavar="ID", help="the story's id (from list)")
-    delete.add_argument("--yes", action="store_true", help="delete without asking")
+    delete = command("delete", description=says("delete_description"))
+    delete.add_argument("story_id", type=story_id, metavar="ID", help=says("story_id"))
+    delete.add_argument("--yes", action="store_true", help=says("delete_yes"))
     _add_setting(delete, "db")
-    _add_setting(delete, "lang", SCREENS_ONLY)
+    _add_setting(delete, "lang", says("screens_only"))
     return parser
 
 
 def _lang_hint(argv: Sequence[str], env: Mapping[str, str]) -> str:
-    """The screen language before the settings are read (for an error in the arguments themselves)."""
+    """The language of ``--help`` and of an error in the arguments themselves, before the settings are
+    read: the last ``--lang`` anywhere on the command line, else ``GSF_LANG``, else zh (the default);
+    a value that is neither zh nor en counts as zh (the settings then refuse it in both)."""
+    chosen: str | None = None
     for index, arg in enumerate(argv):
+        if arg == "--":  # what follows is not an option
+            break
         if arg == "--lang" and index + 1 < len(argv):
-            return "en" if argv[index + 1].strip() == "en" else "zh"
-        if arg.startswith("--lang="):
-            return "en" if arg.partition("=")[2].strip() == "en" else "zh"
-    return "en" if env.get("GSF_LANG", "").strip() == "en" else str(OPTION["lang"].default)
+            chosen = argv[index + 1]
+        elif arg.startswith("--lang="):
+            chosen = arg.partition("=")[2]
+    if chosen is None:
+        chosen = env.get("GSF_LANG", "").strip() or str(OPTION["lang"].default)
+    return "en" if chosen.strip() == "en" else "zh"
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -245,6 +214,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         except InputError as exc:
             raise InputError(argparse_text(str(exc), lang)) from None
         flags = {k: v for k, v in vars(args).items() if v is not None}
+        top_lang = flags.pop("top_lang", None)  # --lang before the command
+        if top_lang is not None:
+            flags.setdefault("lang", top_lang)
         settings = load_settings(flags, env)
         lang = settings.lang
         handler = {
@@ -271,8 +243,8 @@ def _generate(args: argparse.Namespace, settings: Settings, env: Mapping[str, st
     progress = ConsoleProgress(out, settings.lang, every=settings.progress_every)
     store: CheckpointStore | None = None
     try:
-        city = check_name(args.city, "city")
-        characters = parse_characters(args.characters)
+        city = check_name(args.city, "city", settings.lang)
+        characters = parse_characters(args.characters, settings.lang)
         if settings.checkpoint_dir.exists() and not settings.checkpoint_dir.is_dir():
             raise InputError(text(settings.lang, "checkpoint_dir_file", path=settings.checkpoint_dir))
         unfinished = _has_checkpoints(CheckpointStore(settings.checkpoint_dir, city, progress.warn))

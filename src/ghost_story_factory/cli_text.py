@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from rich.cells import cell_len, set_cell_size
@@ -183,6 +185,125 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
 }
 
+# What ``--help`` says, in zh and en: the command, its subcommands and the options that are not settings
+# (the settings' own words are config.OPTIONS' help and help_zh). argparse's own words are here too.
+HELP: dict[str, dict[str, str]] = {
+    "zh": {
+        "usage": "用法：",
+        "positionals": "位置参数",
+        "optionals": "选项",
+        "help": "显示此帮助信息并退出",
+        "version": "显示程序的版本号并退出",
+        "description": "预先生成并游玩分支鬼故事。用 ghost-story COMMAND --help 查看一个命令的选项。",
+        "exit_codes": "退出码：0 完成；1 其他失败（一行说明原因）；2 用法或输入有误，未写入任何内容；"
+        "3 预算用尽（提高预算后重新运行即可继续）；75 写作器不可用（重新运行即可继续）；"
+        "130 已中断（重新运行即可继续）",
+        "top_lang": "帮助和界面的语言",
+        "screens_only": "界面的语言",
+        "generate": "生成一个故事（同一城市未完成的生成会继续）",
+        "generate_description": "写出故事文档和每个角色的一张对话图，然后把故事存入故事库。"
+        "这个城市未完成的生成会继续；已经有完成故事的城市会被拒绝，除非加上 --new。",
+        "city": "故事发生的城市：任何文字，最多 200 个字符，不能含 / \\ 或 ..（必填）",
+        "characters": '用逗号（, ， 或 、）分隔的名字，每个可以带 ":身份"，例如 "书生:落第的读书人,船娘"；'
+        "最多 8 个；留空 = 由写作器提出 2–4 个；没有身份的名字从规划中得到一个（默认：留空）",
+        "new": "为库里已有故事的城市再写一个（不加它命令会拒绝，免得误付两次钱）",
+        "estimate": "打印估算（调用次数、词元、费用、时间）后退出",
+        "yes": "为脚本保留：generate 从不提问",
+        "generate_json": "最后打印一个 JSON 对象（界面输出改到 stderr）",
+        "status": "检查点文件夹中未完成的生成",
+        "status_description": "列出检查点文件夹中未完成的生成（以及等待中的批处理）；"
+        "用同一城市重新运行 generate 即可继续。",
+        "status_json": "以 JSON 打印列表",
+        "list": "故事库中的故事及其报告",
+        "list_description": "故事库中的每个故事，最新的在前：ID、标题、城市、语言、日期、写作器、费用，"
+        "以及每个角色的节点、结局、主线和游玩分钟数。",
+        "list_json": "以 JSON 打印摘要（每个故事一个对象）",
+        "show": "一个故事的文档、规划和报告",
+        "show_description": "打印一个故事的文档（梗概、游戏设计、世界观、主线故事）、每个角色的规划"
+        "（节拍、计划的结局、线索、标记、物品）和报告。",
+        "story_id": "故事的 ID（见 list）",
+        "play": "在终端里游玩一个故事",
+        "play_description": "按运行时规则游玩一个角色的对话图；不给 ID 时从菜单中选择故事。",
+        "play_story_id": "故事的 ID（见 list）；省略则从菜单选择",
+        "play_character": "要游玩的角色，按名字或编号（默认：有多个角色时询问）",
+        "play_lang": "游玩界面的标签和菜单的语言（默认：故事的语言）",
+        "export": "导出一个故事：{formats}",
+        "export_description": "把故事写成游戏引擎、浏览器能用的文件，或一张地图。格式：json（整个故事）、"
+        "ink、yarn、twee（每个角色一个文件）、html（一个能在浏览器里游玩的文件）、dot、mermaid、png、svg"
+        "（每个角色的对话图的地图）。不给 -o 时，stdout 是管道或文件就写到 stdout，是终端就写进当前文件夹。",
+        "export_format": "导出格式（必填；不给时列出所有格式）：{formats}",
+        "export_character": "只导出这个角色（默认：全部）",
+        "export_output": "写到哪里：一个文件，或一个文件夹（以 / 结尾）用于多个文件"
+        "（默认：stdout 不是终端时写到 stdout，否则写进当前文件夹）",
+        "delete": "从故事库删除一个故事",
+        "delete_description": "先询问（y/N），然后从故事库删除一个故事及其角色。",
+        "delete_yes": "不询问直接删除",
+    },
+    "en": {
+        "usage": "usage: ",
+        "positionals": "positional arguments",
+        "optionals": "options",
+        "help": "show this help message and exit",
+        "version": "show program's version number and exit",
+        "description": "Pregenerate and play branching ghost stories. Run ghost-story COMMAND --help for a "
+        "command's options.",
+        "exit_codes": "exit codes: 0 done; 1 other failure (one-line cause); 2 bad usage or input, nothing "
+        "written; 3 budget stop (rerun with more to continue); 75 writer unavailable (rerun to continue); "
+        "130 interrupted (rerun to continue)",
+        "top_lang": "language of the help and the screens",
+        "screens_only": "language of the screens",
+        "generate": "generate a story (resumes an unfinished one of the same city)",
+        "generate_description": "Write the story documents and one dialogue graph per character, then save "
+        "the story to the library. An unfinished generation of the city resumes; a city that already has a "
+        "finished story is refused unless --new is given.",
+        "city": "the city the story is set in: any script, at most 200 characters, no / \\ or .. (required)",
+        "characters": 'comma-separated names (, ， or 、), each with an optional ":role", e.g. '
+        '"书生:落第的读书人,船娘"; at most 8; empty = the writer proposes 2-4; a name without a role gets '
+        "one from the plan [default: empty]",
+        "new": "write another story for a city that already has one in the library (without it the command "
+        "refuses, so nothing is paid twice by mistake)",
+        "estimate": "print the estimate (calls, tokens, cost, time) and exit",
+        "yes": "accepted for scripts: generate never asks",
+        "generate_json": "print one JSON object at the end (the screens go to stderr)",
+        "status": "unfinished generations in the checkpoint folder",
+        "status_description": "List the unfinished generations in the checkpoint folder (and any pending "
+        "batches); rerun generate with the same city to continue one.",
+        "status_json": "print the list as JSON",
+        "list": "stories in the library, with their reports",
+        "list_description": "Every story in the library, newest first: id, title, city, language, date, "
+        "writer, cost, and per character its nodes, endings, main path and play minutes.",
+        "list_json": "print the summaries as JSON (one object per story)",
+        "show": "a story's documents, plans and reports",
+        "show_description": "Print a story's documents (synopsis, game design, lore, main story), each "
+        "character's plan (beats, planned endings, clues, flags, items) and its report.",
+        "story_id": "the story's id (from list)",
+        "play": "play a story in the terminal",
+        "play_description": "Play a character's graph under the runtime rules; without ID, pick a story from "
+        "a menu.",
+        "play_story_id": "the story's id (from list); omit to pick",
+        "play_character": "the character to play, by name or number [default: ask when there are several]",
+        "play_lang": "language of the player's labels and menus [default: the story's language]",
+        "export": "export a story: {formats}",
+        "export_description": "Write a story for a game engine, a browser or as a map. Formats: json (the "
+        "whole story), ink, yarn, twee (one file per character), html (one file that plays in a browser), "
+        "dot, mermaid, png, svg (a map of each character's graph). Without -o the file goes to stdout when "
+        "stdout is a pipe or a file, and into the current folder when it is a terminal.",
+        "export_format": "the export format (required; without it the formats are listed): {formats}",
+        "export_character": "export only this character [default: all]",
+        "export_output": "where to write: a file, or a folder (ending in /) for several files [default: "
+        "stdout when it is not a terminal, else the current folder]",
+        "delete": "delete a story from the library",
+        "delete_description": "Delete a story and its characters from the library, after asking (y/N).",
+        "delete_yes": "delete without asking",
+    },
+}
+
+
+def help_text(lang: str, key: str, /, **values: Any) -> str:
+    """The ``--help`` words ``key`` in ``lang``, filled in. They hold no %: argparse formats help with it."""
+    return HELP["zh" if lang == "zh" else "en"][key].format(**values)
+
+
 # argparse says these in English; in zh each is said again with the same details (regex groups).
 ARGPARSE_ZH: tuple[tuple[str, str], ...] = (
     (r"the following arguments are required: (.+)", "缺少必需的参数：{0}"),
@@ -250,9 +371,11 @@ def option_metavar(option: Option) -> str:
     return named.get(option.name) or {int: "N", float: "X"}.get(option.kind, option.name.upper())
 
 
-def option_help(option: Option, what: str | None = None) -> str:
-    """The ``--help`` text of a setting: what it does (``what``, else the option's own help), what it
-    accepts, its default and its variable."""
+def option_help(option: Option, what: str | None = None, lang: str = "en") -> str:
+    """The ``--help`` text of a setting in ``lang``: what it does (``what``, else the option's own help),
+    what it accepts, its default and its variable."""
+    if lang == "zh":
+        return _option_help_zh(option, what)
     accepts = option_values(option)
     parts = [what or option.help]
     if accepts:
@@ -264,6 +387,92 @@ def option_help(option: Option, what: str | None = None) -> str:
         parts.append(f"[default: {default}; env {option.env}]")
     # argparse formats help with %: a literal percent sign must be doubled.
     return " ".join(parts).replace("%", "%%")
+
+
+def _option_help_zh(option: Option, what: str | None) -> str:
+    """「每个角色的节点预算（默认 300，范围 5–100000，环境变量 GSF_MAX_NODES）」."""
+    details = []
+    if "默认" not in option.help_zh:  # the help itself says what an unset value means
+        if option.default is None:
+            details.append("默认不设")
+        elif option.kind is bool:
+            details.append("默认关闭" if not option.default else "默认开启")
+        else:
+            details.append(f"默认 {option.default}")
+    if option.choices:
+        details.append("可选 " + " / ".join(option.choices))
+    elif option.low is not None and option.high is not None:
+        details.append(f"范围 {option_values(option)}")
+    details.append(f"环境变量 {option.env}")
+    return f"{what or option.help_zh}（{'，'.join(details)}）".replace("%", "%%")
+
+
+# A line of help may break between words and between CJK characters, but not before closing punctuation
+# nor after opening punctuation.
+_OPENING = "（「『《【〔“‘"
+_CLOSING = "、，。；：？！）」』》】〕”’…"
+_WORD = re.compile(rf"\s+|[{_OPENING}]*(?:[!-~–]+|[^\s!-~–])[{_CLOSING}]*")  # 5–100000 is one word
+
+
+def wrap(paragraph: str, width: int) -> list[str]:
+    """``paragraph`` (its white space made single spaces) in lines of at most ``width`` terminal cells."""
+    width = max(width, 2)
+    lines: list[str] = []
+    line, space = "", False
+    for word in _WORD.findall(" ".join(paragraph.split())):
+        if word.isspace():
+            space = bool(line)
+            continue
+        joined = line + (" " if space else "") + word
+        if line and cell_len(joined) > width:
+            lines.append(line)
+            joined = word
+        line, space = joined, False
+        while cell_len(line) > width:  # a word longer than a line: cut it by cells
+            head = line
+            while cell_len(head) > width:
+                head = head[:-1]
+            lines.append(head)
+            line = line[len(head) :]
+    if line:
+        lines.append(line)
+    return lines
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help in ``lang``: its own words (usage:) too, lines fitted by terminal cells, so a
+    Chinese line is as wide as an English one."""
+
+    def __init__(self, prog: str, lang: str = "en") -> None:
+        super().__init__(prog)
+        self.lang = lang
+
+    class _Section(argparse.HelpFormatter._Section):
+        def format_help(self) -> str:  # a zh heading ends in a full-width colon
+            formatted = super().format_help()
+            if self.heading is None or getattr(self.formatter, "lang", "en") != "zh":
+                return formatted
+            return formatted.replace(f"{self.heading}:\n", f"{self.heading}：\n", 1)
+
+    def _format_usage(
+        self,
+        usage: str | None,
+        actions: Iterable[argparse.Action],
+        groups: Iterable[argparse._MutuallyExclusiveGroup],
+        prefix: str | None,
+    ) -> str:
+        # argparse indents the usage's next lines by len(prefix): lay it out with a blank prefix as wide
+        # as the words in cells, then put the words in.
+        words = help_text(self.lang, "usage") if prefix is None else prefix
+        blank = " " * cell_len(words)
+        formatted = super()._format_usage(usage, actions, groups, blank)
+        return words + formatted[len(blank) :] if formatted.startswith(blank) else formatted
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return wrap(text, width)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(indent + line for line in wrap(text, width - len(indent)))
 
 
 def fit(line: str, width: int) -> str:

@@ -13,6 +13,33 @@ TIMEOUT_S = 120.0  # seconds per request to a hosted API
 LOCAL_TIMEOUT_S = 600.0  # a model on one's own machine writes a plan far more slowly
 LOCAL_KEY = "not-needed"  # what a local server gets as a key: the SDK wants one, the server ignores it
 
+# What a setting that cannot work with the others is told with, in the run's language.
+MESSAGES: dict[str, dict[str, str]] = {
+    "zh": {
+        "detach": "--detach 需要 --batch：只有批处理才能留给服务商慢慢处理",
+        "batch_offline": "--batch 需要 openai 后端（API 密钥、--provider 或 --base-url）：离线写作器没有批处理价格",
+        "needs_model": "--provider {name} 需要 --model：服务器提供的模型名（GET {url}/models）",
+        "needs_key": "openai 后端需要 API 密钥，放在 {names} 中（或者用 --backend offline，或 ollama 这样的本地 --provider）",
+        "or": " 或 ",
+        "price": '--price：{raw} 无效：应为三个不小于 0 的数，即每 100 万词元的美元价 "输入,缓存,输出"'
+        '（例如 "0.15,0.075,0.60"）',
+    },
+    "en": {
+        "detach": "--detach needs --batch: only a batch can be left with the provider",
+        "batch_offline": "--batch needs the openai backend (an API key, --provider or --base-url): "
+        "the offline writer has no batch price",
+        "needs_model": "--provider {name} needs --model: the name the server serves (GET {url}/models)",
+        "needs_key": "the openai backend needs an API key in {names} "
+        "(or use --backend offline, or a local --provider such as ollama)",
+        "or": " or ",
+        "price": "--price: {reason}",
+    },
+}
+
+
+def _say(settings: Settings, key: str, /, **values: Any) -> str:
+    return MESSAGES["zh" if settings.lang == "zh" else "en"][key].format(**values)
+
 
 def choose_backend(settings: Settings, env: Mapping[str, str]) -> str:
     """``auto`` means openai when an API key, a provider or a base URL is given, else the offline writer."""
@@ -47,12 +74,9 @@ def make_writer(
     """The writer the settings ask for. ``negotiated_mode`` and ``refused_keywords`` come from a checkpoint."""
     backend = choose_backend(settings, env)
     if settings.detach and not settings.batch:
-        raise InputError("--detach needs --batch: only a batch can be left with the provider")
+        raise InputError(_say(settings, "detach"))
     if settings.batch and backend == "offline":
-        raise InputError(
-            "--batch needs the openai backend (an API key, --provider or --base-url): "
-            "the offline writer has no batch price"
-        )
+        raise InputError(_say(settings, "batch_offline"))
     if backend == "offline":
         from .writers.offline import OfflineWriter
 
@@ -62,17 +86,12 @@ def make_writer(
 
     chosen = preset(settings.provider)
     if chosen is not None and chosen.model is None and not settings.model:
-        raise InputError(
-            f"--provider {chosen.name} needs --model: the name the server serves (GET {chosen.base_url}/models)"
-        )
+        raise InputError(_say(settings, "needs_model", name=chosen.name, url=chosen.base_url))
     key = api_key(settings, env)
     if key is None:
         if chosen is None or not chosen.local:
             names = ["OPENAI_API_KEY", *(chosen.key_env if chosen else ())]
-            raise InputError(
-                f"the openai backend needs an API key in {' or '.join(names)} "
-                "(or use --backend offline, or a local --provider such as ollama)"
-            )
+            raise InputError(_say(settings, "needs_key", names=_say(settings, "or").join(names)))
         key = LOCAL_KEY
     base_url = (
         settings.base_url or (chosen.base_url if chosen else None) or env.get("OPENAI_BASE_URL") or None
@@ -94,8 +113,8 @@ def make_writer(
         max_attempts=settings.max_attempts,
         max_concurrency=settings.concurrency,
         backoff_max_s=settings.backoff_max,
-        output_caps=parse_output_caps(settings.max_output_tokens),
-        extra_body=parse_extra_body(settings.extra_body),
+        output_caps=parse_output_caps(settings.max_output_tokens, settings.lang),
+        extra_body=parse_extra_body(settings.extra_body, settings.lang),
         context_tokens=settings.context_tokens,
         negotiated_mode=negotiated_mode,
         refused_keywords=refused_keywords,
@@ -113,7 +132,7 @@ def price_function(settings: Settings, writer: Writer) -> Callable[[Usage], floa
     try:
         override = parse_price(settings.price) if settings.price else None
     except ValueError as exc:
-        raise InputError(f"--price: {exc}") from None
+        raise InputError(_say(settings, "price", reason=exc, raw=repr(settings.price))) from None
     preset: Any = getattr(writer, "preset", None)
     meter = CostMeter(writer.model, override, free=bool(preset and preset.local and override is None))
     if hasattr(writer, "on_usage"):
