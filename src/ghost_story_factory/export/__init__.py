@@ -11,7 +11,7 @@ import orjson
 
 from ..errors import ExportError
 from ._common import base_name, file_part, pick_characters
-from .graph import render_dot, render_image, render_mermaid
+from .graph import render_dot, render_image_files, render_mermaid_files
 from .html import render_html
 from .ink import render_ink
 from .twee import render_twee
@@ -27,7 +27,6 @@ _PER_CHARACTER = {
     "yarn": ("yarn", render_yarn),
     "twee": ("twee", render_twee),
     "dot": ("dot", render_dot),
-    "mermaid": ("mmd", render_mermaid),
 }
 
 
@@ -68,8 +67,16 @@ def render(story: dict[str, Any], fmt: str, character: str | None = None) -> lis
         if name.casefold() in taken:  # two names that sanitise alike ("a/b", "a:b") must not overwrite
             name = f"{name}_{len(taken) + 1}"
         taken.add(name.casefold())
+        # A big graph's map is an overview plus one file per depth range (suffix "_partN_dAA-BB").
         if fmt in ("png", "svg"):
-            files.append((f"{name}.{fmt}", render_image(render_dot(story, char), fmt)))
+            files += [
+                (f"{name}{suffix}.{fmt}", image) for suffix, image in render_image_files(story, char, fmt)
+            ]
+        elif fmt == "mermaid":
+            files += [
+                (f"{name}{suffix}.mmd", text.encode("utf-8"))
+                for suffix, text in render_mermaid_files(story, char)
+            ]
         else:
             ext, renderer = _PER_CHARACTER[fmt]
             files.append((f"{name}.{ext}", renderer(story, char).encode("utf-8")))

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ExportError as ExportError  # re-exported: html.py and graph.py import it from here
 from ..names import file_name_part
-from ..vocabulary import ENDING_LABELS, FEAR_MAX, NIGHT_MINUTES
+from ..vocabulary import ENDING_LABELS, FEAR_MAX, NIGHT_MINUTES, UI_WORDS
 
 # Colours per ending type, shared by the map and the HTML player so a reader learns them once.
 ENDING_COLORS = {
@@ -26,20 +26,13 @@ ENDING_COLORS = {
 }
 OTHER_ENDING_COLOR = "#95a5a6"
 
+# The state words, "you chose", the colon and the list separator are vocabulary's (the players' too).
 _LABELS = {
     "zh": {
-        "fear": "恐惧",
-        "truth": "真相",
-        "familiarity": "熟悉",
-        "time": "时间",
-        "scene": "场景",
-        "items": "物品",
-        "ending": "结局",
+        **UI_WORDS["zh"],
         "restart": "重新开始",
         "characters": "选择角色",
         "other_character": "换一个角色",
-        "you_chose": "你选择了",
-        "none": "无",
         "shared_endings": "共用结局（没有选项通向这里，规则会把玩家送来）",
         "fear_rule": "恐惧达到 100",
         "dawn_rule": "时间到 04:00",
@@ -47,18 +40,10 @@ _LABELS = {
         "endings": ENDING_LABELS["zh"],
     },
     "en": {
-        "fear": "Fear",
-        "truth": "Truth",
-        "familiarity": "Familiarity",
-        "time": "Time",
-        "scene": "Scene",
-        "items": "Items",
-        "ending": "Ending",
+        **UI_WORDS["en"],
         "restart": "Play again",
         "characters": "Choose a character",
         "other_character": "Another character",
-        "you_chose": "You chose",
-        "none": "none",
         "shared_endings": "Shared endings (no choice leads here; the rules send a player)",
         "fear_rule": "fear reaches 100",
         "dawn_rule": "the clock reaches 04:00",
@@ -88,11 +73,14 @@ def ending_line(lang: str | None, ending: dict[str, Any]) -> str:
     """The line every text format shows at an ending: its title and its type in the story's language."""
     words = labels(lang)
     etype = str(ending.get("type", ""))
+    kind = ending_label(lang, etype)
     title = " ".join(str(ending.get("title") or "").split())
+    if title.casefold() in {etype.casefold(), kind.casefold()}:  # "Possessed (Possessed)" says it once
+        title = ""
     label = f"{words['ending']} · {title}" if title else words["ending"]
     if is_cjk(lang):
-        return f"—— {label}（{ending_label(lang, etype)}）——"
-    return f"— {label} ({ending_label(lang, etype)}) —"
+        return f"—— {label}（{kind}）——"
+    return f"— {label} ({kind}) —"
 
 
 def ending_color(ending_type: str) -> str:

@@ -62,6 +62,9 @@ MAP_WORDS: dict[str, dict[str, str]] = {
         "depth": "第 {depth} 层",
         "nodes": "{count} 个节点",
         "endings": "{count} 个结局",
+        "node": "1 个节点",
+        "ending": "1 个结局",
+        "legend": "图例",
         "part": "第 {index}/{count} 部分",
         "part_range": "第 {index}/{count} 部分 · 第 {first}–{last} 层",
         "overview": "总览：{count} 张分图，文件名以 _part1 … _part{count} 结尾",
@@ -85,6 +88,9 @@ MAP_WORDS: dict[str, dict[str, str]] = {
         "depth": "depth {depth}",
         "nodes": "{count} nodes",
         "endings": "{count} endings",
+        "node": "1 node",
+        "ending": "1 ending",
+        "legend": "legend",
         "part": "part {index}/{count}",
         "part_range": "part {index}/{count} · depths {first}–{last}",
         "overview": "overview: {count} detailed maps in the files ending _part1 … _part{count}",
@@ -105,6 +111,11 @@ MAP_WORDS: dict[str, dict[str, str]] = {
         "visited_count": "{count} nodes visited",
     },
 }
+
+
+def _count(words: dict[str, str], noun: str, count: int) -> str:
+    """ "1 node", "3 nodes" (zh has one form): the singular entry for one, the plural otherwise."""
+    return words[noun] if count == 1 else words[noun + "s"].format(count=count)
 
 
 def map_words(lang: str | None) -> dict[str, str]:
@@ -387,7 +398,9 @@ def _dot_graph(m: _Map, members: list[str], title: str, part_of: dict[str, int] 
         out.append("  }")
     if used_types:
         out.append("  subgraph cluster_legend {")
-        out.append(f'    label={_dot_string("legend")}; fontsize=10; style=dashed; color="#999999";')
+        out.append(
+            f'    label={_dot_string(map_words(lang)["legend"])}; fontsize=10; style=dashed; color="#999999";'
+        )
         for etype in used_types:
             color = ending_color(etype)
             out.append(
@@ -435,9 +448,9 @@ def _overview(m: _Map, parts: list[MapPart]) -> tuple[list[_Level], Counter[tupl
 
 
 def _level_lines(m: _Map, level: _Level) -> list[str]:
-    lines = [level.title, m.words["nodes"].format(count=level.nodes)]
+    lines = [level.title, _count(m.words, "node", level.nodes)]
     if level.endings:
-        lines[-1] += " · " + m.words["endings"].format(count=level.endings)
+        lines[-1] += " · " + _count(m.words, "ending", level.endings)
     return lines
 
 

@@ -123,7 +123,7 @@ def _caption(lang: str | None) -> list[str]:
         f"{words['fear']} <<- $fear>> · {words['truth']} <<- $truth>> · {words['familiarity']} <<- $familiarity>>"
         "<br>",
         f"{words['time']} <<- {clock}>> · {words['scene']} {_show('$scene')}<br>",
-        f"{words['items']}: {_show(items)}",
+        f"{words['items']}{words['colon']}{_show(items)}",
         "<</nobr>>",
         "",
     ]

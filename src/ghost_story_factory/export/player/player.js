@@ -19,6 +19,13 @@
   // which rule (if any) replaced the choice's target.
   var play = null;
 
+  // An ending's type by its label; its title only when it says more than the label ("Possessed" once).
+  function endingKind(ending) { return L.endings[ending.type] || ending.type; }
+  function endingTitle(ending) {
+    var title = (ending.title || "").trim();
+    var same = [ending.type, endingKind(ending)].map(function (w) { return String(w).toLowerCase(); });
+    return same.indexOf(title.toLowerCase()) >= 0 ? "" : title;
+  }
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (k) {
@@ -123,7 +130,7 @@
     if (!n) { app.appendChild(el("p", { id: "error", text: "Missing node: " + play.state.node })); return; }
     app.appendChild(stateBar(c, play.state));
     var story = el("article", { id: "story", "aria-live": "polite", "data-node": play.state.node });
-    if (play.chosen) story.appendChild(el("p", { "class": "chosen", text: L.you_chose + ": " + play.chosen }));
+    if (play.chosen) story.appendChild(el("p", { "class": "chosen", text: L.you_chose + L.colon + play.chosen }));
     if (play.redirected) {
       story.appendChild(el("p", { id: "redirect", "data-rule": play.redirected, text: L.redirect[play.redirected] }));
     }
@@ -135,8 +142,8 @@
     if (n.ending) {
       var bg = color(n.ending.type);
       var box = el("div", { id: "ending", role: "status", "data-type": n.ending.type }, [
-        document.createTextNode(L.ending + " · " + (n.ending.title || "")),
-        el("small", { text: L.endings[n.ending.type] || n.ending.type })
+        document.createTextNode(L.ending + (endingTitle(n.ending) ? " · " + endingTitle(n.ending) : "")),
+        el("small", { text: endingKind(n.ending) })
       ]);
       box.style.background = bg; box.style.color = ink(bg);
       app.appendChild(box);
@@ -251,7 +258,7 @@
       while (reader.firstChild) reader.removeChild(reader.firstChild);
       reader.setAttribute("data-node", id);
       reader.appendChild(el("h3", { text: id + (visited[id] ? " ✓" : "") }));
-      if (n.ending) reader.appendChild(el("p", { "class": "map-ending", text: L.ending + " · " + (n.ending.title || "") + " · " + (L.endings[n.ending.type] || n.ending.type) }));
+      if (n.ending) reader.appendChild(el("p", { "class": "map-ending", text: L.ending + " · " + [endingTitle(n.ending), endingKind(n.ending)].filter(Boolean).join(" · ") }));
       n.narrative.split(/\n\s*\n/).forEach(function (para) {
         if (para.trim()) reader.appendChild(el("p", { "class": "narrative", text: para.trim() }));
       });
