@@ -171,7 +171,7 @@ def build_parser(lang: str = "en") -> argparse.ArgumentParser:
         "--format",
         choices=FORMATS,
         metavar="{" + ",".join(FORMATS) + "}",
-        help=says("export_format", formats=", ".join(FORMATS)),
+        help=says("export_format", formats=text(lang, "sep").join(FORMATS)),
     )
     export.add_argument("--character", help=says("export_character"))
     export.add_argument("-o", "--output", metavar="FILE_OR_DIR", help=says("export_output"))

@@ -466,6 +466,14 @@ class HelpFormatter(argparse.HelpFormatter):
         words = help_text(self.lang, "usage") if prefix is None else prefix
         blank = " " * cell_len(words)
         formatted = super()._format_usage(usage, actions, groups, blank)
+        first, *rest = formatted.split("\n")
+        # argparse aligns the next lines under the first argument even when a long one (--format's
+        # choices) then runs past the terminal: then under the command's name, else nearly flush left.
+        for indent in ("", blank, "  "):
+            lines = [indent + line.lstrip(" ") if indent and line.strip() else line for line in rest]
+            if all(cell_len(line) <= self._width for line in lines):
+                break
+        formatted = "\n".join([first, *lines])
         return words + formatted[len(blank) :] if formatted.startswith(blank) else formatted
 
     def _split_lines(self, text: str, width: int) -> list[str]:

@@ -525,7 +525,9 @@ def parse_output_caps(raw: str | None, lang: str = "en") -> dict[str, int] | int
         kind, sep, number = part.partition("=")
         kind, number = kind.strip(), number.strip()
         if not sep or kind not in CALL_KINDS or not number.isdigit():
-            raise InputError(message(lang, "caps_bad", kinds=", ".join(CALL_KINDS), raw=repr(raw)))
+            raise InputError(
+                message(lang, "caps_bad", kinds=message(lang, "sep").join(CALL_KINDS), raw=repr(raw))
+            )
         caps[kind] = _cap(int(number), raw, lang)
     return caps
 
