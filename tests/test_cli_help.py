@@ -118,6 +118,7 @@ def test_the_help_language_is_the_last_lang_given_else_gsf_lang_else_zh(
     assert language("--lang", "en", "list", "--help") == "en"
     assert language("list", "--lang", "en", "--lang", "zh", "--help") == "zh"  # the last one, as argparse
     assert language("list", "--help", GSF_LANG="fr") == "zh"  # not a language: the default
+    assert language("list", "--la", "en", "--help") == "en"  # argparse's abbreviation of --lang
 
 
 def test_a_lang_before_the_command_sets_the_screens_too(capsys: pytest.CaptureFixture[str]) -> None:
@@ -213,6 +214,23 @@ def test_a_bad_setting_is_refused_in_one_line_in_the_runs_language(
         else:
             assert not CJK.search(err), err
     assert list(tmp_path.iterdir()) == []  # nothing written, no call made
+
+
+def test_argparse_refusals_are_said_in_the_runs_language_too(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "generate", "--city", "上海", "--c", "3")
+    assert (
+        code == 2
+        and err.startswith("error: 选项 --c 有歧义，可能是：--city, --characters")
+        and err.count("\n") == 1
+    )
+    code, _, err = run(capsys, "generate", "--city", "上海", "--c", "3", "--lang", "en")
+    assert (
+        code == 2
+        and err.startswith("error: ambiguous option: --c could match --city")
+        and err.count("\n") == 1
+    )
+    code, _, err = run(capsys, "play", "--lang", "fr")
+    assert code == 2 and err.startswith("error: 参数 --lang 的值 'fr' 无效") and err.count("\n") == 1
 
 
 def test_the_flag_chooses_the_language_of_a_refusal_over_the_variable(

@@ -194,10 +194,13 @@ def _lang_hint(argv: Sequence[str], env: Mapping[str, str]) -> str:
     for index, arg in enumerate(argv):
         if arg == "--":  # what follows is not an option
             break
-        if arg == "--lang" and index + 1 < len(argv):
+        flag, equals, value = arg.partition("=")
+        if len(flag) < 3 or not "--lang".startswith(flag):  # argparse takes --la for --lang too
+            continue
+        if equals:
+            chosen = value
+        elif index + 1 < len(argv):
             chosen = argv[index + 1]
-        elif arg.startswith("--lang="):
-            chosen = arg.partition("=")[2]
     if chosen is None:
         chosen = env.get("GSF_LANG", "").strip() or str(OPTION["lang"].default)
     return "en" if chosen.strip() == "en" else "zh"

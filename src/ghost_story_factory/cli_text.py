@@ -311,6 +311,7 @@ ARGPARSE_ZH: tuple[tuple[str, str], ...] = (
     (r"argument (\S+): invalid choice: (.+?) \(choose from (.+)\)", "参数 {0} 的值 {1} 无效，可选：{2}"),
     (r"argument (\S+): ignored explicit argument (.+)", "参数 {0} 不接受值 {1}"),
     (r"unrecognized arguments: (.+)", "无法识别的参数：{0}"),
+    (r"ambiguous option: (\S+) could match (.+)", "选项 {0} 有歧义，可能是：{1}"),
     (r"argument (\S+): (.+)", "参数 {0}：{1}"),
 )
 
