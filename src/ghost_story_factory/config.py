@@ -1,7 +1,8 @@
 """Settings from command-line flags, environment variables and defaults, validated in one place.
 
 Flags win over ``GSF_*`` environment variables, which win over defaults. Every value is checked
-here, before anything is written, so bad input fails with one line and exit code 2.
+here, before anything is written, so bad input fails with one line and exit code 2, said in the
+run's language (zh or en; a bad language itself in both).
 """
 
 from __future__ import annotations
