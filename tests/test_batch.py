@@ -267,7 +267,7 @@ def test_batch_needs_a_remote_writer_and_detach_needs_batch(tmp_path: Path, serv
         env={**environment(server.url, True)},
     )
     assert offline.returncode == 2 and "--batch" in offline.stderr
-    detach = generate(tmp_path, server, batch=False, GSF_DETACH="1")
+    detach = generate(tmp_path, server, batch=False, GSF_DETACH="1", GSF_LANG="en")
     assert detach.returncode == 2 and "--detach needs --batch" in detach.stderr
     assert server.ledger.answered == 0
 

@@ -162,11 +162,6 @@ def _run(folder: Path, url: str, key: str, *args: str) -> subprocess.CompletedPr
 SMALL = ("--city", "上海", "--characters", "保安", "--max-nodes", "10", "--max-depth", "4", "--json")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="waits for the hook of writers/_secrets into wiring.py (check_key, register) and "
-    "openai_writer.py (scrub_message): see the report of helper C",
-)
 def test_a_server_echoing_the_key_gets_it_into_no_file_and_no_output(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -184,9 +179,6 @@ def test_a_server_echoing_the_key_gets_it_into_no_file_and_no_output(
             assert not holds_key(path.read_bytes(), DEFAULT_KEY), path
 
 
-@pytest.mark.xfail(
-    strict=True, reason="waits for wiring.py to call writers._secrets.check_key: see the report of helper C"
-)
 @pytest.mark.parametrize("key", ["sk-test\u2013fake-0123456789", "sk-test-fake-01234\n56789"])
 def test_a_key_that_cannot_be_sent_is_one_line_before_any_request(tmp_path: Path, key: str) -> None:
     with FakeOpenAI(retry_after_s=0.05) as server:

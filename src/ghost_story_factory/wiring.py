@@ -93,6 +93,11 @@ def make_writer(
             names = ["OPENAI_API_KEY", *(chosen.key_env if chosen else ())]
             raise InputError(_say(settings, "needs_key", names=_say(settings, "or").join(names)))
         key = LOCAL_KEY
+    else:
+        from .writers._secrets import check_key, register
+
+        key = check_key(key, settings.lang)  # one line before any request, never a traceback
+        register(key)  # from now on no form of it passes text.clean_text: replies, re-asks, the screen
     base_url = (
         settings.base_url or (chosen.base_url if chosen else None) or env.get("OPENAI_BASE_URL") or None
     )
