@@ -214,6 +214,8 @@ class AdaptivePacer:
         self._headers_seen = False
         self._learned = False  # a request limit learned from 429s (no headers)
         self._ok_since_learned = 0
+        self._growing = False  # learned, and no 429 since: the size grows by one per window's worth
+        self._answered: set[int] = set()  # starts in the log whose reply came back
         self._tokens_per_call = 0.0  # running mean of billed tokens per reply, for token budgets
         # Created here, bound to the running loop on first use (Python >= 3.10).
         self._gate = asyncio.Lock()  # FIFO: one waiter at a time waits for its turn, in order
@@ -259,6 +261,7 @@ class AdaptivePacer:
             if started > now - horizon:
                 break
             del self._sent[index]
+            self._answered.discard(index)
 
     def _slot_at(self, name: str, known: _Limit, unit: float, now: float) -> float:
         """The earliest time a start costing ``unit`` fits in this limit, as far as we know it."""
@@ -350,10 +353,12 @@ class AdaptivePacer:
             self._ok_starts.popleft()
         self._since_increase += 1
         known = self._limits.get("requests")
+        if ticket.index in self._sent:
+            self._answered.add(ticket.index)
         if self._learned and known is not None and known.size is not None:
             self._ok_since_learned += 1
-            if self._ok_since_learned >= _PROBE * known.size:
-                known.size += 1  # probe: the limit may be higher than the count we took
+            if self._ok_since_learned >= (1 if self._growing else _PROBE) * known.size:
+                known.size += 1  # probe: the limit may be higher than we know
                 self._ok_since_learned = 0
         if self._since_increase >= self.limit:
             self._since_increase = 0
@@ -371,7 +376,7 @@ class AdaptivePacer:
             # Nothing known of the limit yet: honour the pause for every start. Once a size is
             # known, the log spaces the starts and only the refused request waits its pause.
             self.not_before = max(self.not_before, now + min(hint, MAX_WAIT_S))
-        if hint and not self._headers_seen:
+        if hint and not self._headers_seen and ticket.started >= self._last_cut:
             self._learn(now, min(hint, MAX_WAIT_S))
         if ticket.started < self._last_cut:
             return  # already in flight when we slowed down: the same burst, not news
@@ -404,15 +409,30 @@ class AdaptivePacer:
         log.debug("429: concurrency %d, start interval %.3fs", self.limit, self.interval)
 
     def _learn(self, now: float, pause: float) -> None:
-        """A request limit from a 429 without headers: a window at least ``pause`` long, holding
-        as many requests as the server counted of ours within it (the refused ones left the log)."""
+        """A request limit from a 429 without headers (once per burst of them).
+
+        The first gives a window at least ``pause`` long, holding as many requests as were answered
+        of ours started within it (a lower bound: the server counted those; in-flight ones it may
+        not have, and a request reaches it some time after its start); the size then grows by one
+        per window's worth of successes until the next 429, which takes one off and from then on
+        probes one more only every ``_PROBE`` windows' worth."""
         known = self._limits.get("requests")
-        window = max(pause, known.window if known is not None else 0.0)
-        counted = sum(1 for started, _tokens in self._sent.values() if now - window < started <= now)
-        self._limits["requests"] = _Limit(size=float(max(1, counted)), window=window)
-        self._learned, self._ok_since_learned = True, 0
+        if not self._learned or known is None or known.size is None:
+            window = max(pause, known.window if known is not None else 0.0)
+            answered = sum(
+                1
+                for index, (started, _tokens) in self._sent.items()
+                if index in self._answered and now - window < started <= now
+            )
+            self._limits["requests"] = _Limit(size=float(max(1, answered)), window=window)
+            self._learned, self._growing = True, True
+        else:
+            known.size = max(1.0, known.size - 1)
+            known.window = max(known.window, pause)
+            self._growing = False
+        self._ok_since_learned = 0
         self.interval = 0.0  # the slots pace the starts now
-        log.debug("429: %d requests per %.3fs learned", counted, window)
+        log.debug("429: %g requests per %.3fs", self._limits["requests"].size or 0, pause)
 
     def _read_budgets(self, headers: Mapping[str, str], ticket: Ticket, now: float) -> None:
         lowered = {str(name).lower(): str(value) for name, value in dict(headers).items()}
