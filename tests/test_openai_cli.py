@@ -369,7 +369,7 @@ def test_a_server_that_never_answers_gets_a_retry_line_before_the_next_attempt(t
     assert len(retry) == 1, lines
     when, text = retry[0]
     assert f"timed out after {timeout:g}s waiting for {silent.url}" in text
-    waiting = [t for t, line in lines if "⏳ waiting for the writer: 1 call(s) in flight" in line]
+    waiting = [t for t, line in lines if "⏳ waiting for the writer: 1 call in flight" in line]
     assert waiting and waiting[0] < when  # the screen moved during the first, silent attempt
     assert len(silent.accepted) == 2 and silent.closed
     assert when < silent.accepted[1]  # said when the retry was scheduled, before the second attempt
