@@ -28,7 +28,7 @@ from typing import Any
 
 from ..vocabulary import ENDING_TYPES
 from .base import Request
-from .schemas import is_open_node, wire_schema
+from .schemas import is_open_node, strict_object, wire_schema
 
 # Keywords a refusal may name that we can drop and still send a usable schema.
 DROPPABLE = (
@@ -111,11 +111,11 @@ def _outcome_form(schema: dict[str, Any], context: dict[str, Any]) -> WireForm:
     ending = next(option for option in props["ending"]["anyOf"] if option.get("type") != "null")
     outcome = {
         "anyOf": [
-            _object({"choices": choices}),
-            _object({"ending": ending}),
+            strict_object({"choices": choices}),
+            strict_object({"ending": ending}),
         ]
     }
-    wire = _object({"narrative": props["narrative"], "bridges": props["bridges"], "outcome": outcome})
+    wire = strict_object({"narrative": props["narrative"], "bridges": props["bridges"], "outcome": outcome})
 
     def to_local(data: Any) -> Any:
         if not isinstance(data, dict) or "outcome" not in data:
@@ -148,7 +148,7 @@ def _plan_form(schema: dict[str, Any]) -> WireForm:
     others = [kind for kind in ENDING_TYPES if kind not in _MANDATORY]
     other = copy.deepcopy(ending)
     other["properties"]["type"] = {"type": "string", "enum": others}
-    props["endings"] = _object(
+    props["endings"] = strict_object(
         {
             **{kind: untyped for kind in _MANDATORY},
             "others": {"type": "array", "minItems": 1, "maxItems": len(others), "items": other},
@@ -218,15 +218,6 @@ def _distinct(terms: list[Any], normal: Callable[[str], str]) -> list[Any]:
 
 
 # -- generic helpers ---------------------------------------------------------------------------------
-
-
-def _object(properties: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),
-        "additionalProperties": False,
-    }
 
 
 def _without_anyof(schema: Any) -> Any:

@@ -13,7 +13,8 @@ from ..vocabulary import ENDING_TYPES
 NARRATIVE_MAX = 4000  # characters: far above the style contract, a cap against runaway replies
 
 
-def _obj(properties: dict[str, Any]) -> dict[str, Any]:
+def strict_object(properties: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object schema with exactly these properties, all required (strict structured output)."""
     return {
         "type": "object",
         "properties": properties,
@@ -31,7 +32,7 @@ def _text(cap: int) -> dict[str, Any]:
     return {"type": "string", "minLength": 1, "maxLength": cap}
 
 
-DOCUMENTS = _obj(
+DOCUMENTS = strict_object(
     {
         "title": _text(80),
         "synopsis": _text(1500),
@@ -42,18 +43,18 @@ DOCUMENTS = _obj(
     }
 )
 
-CHARACTERS = _obj(
+CHARACTERS = strict_object(
     {
         "characters": {
             "type": "array",
             "minItems": 2,
             "maxItems": 4,
-            "items": _obj({"name": _text(60), "role": _text(120), "description": _text(400)}),
+            "items": strict_object({"name": _text(60), "role": _text(120), "description": _text(400)}),
         }
     }
 )
 
-CONSEQUENCES = _obj(
+CONSEQUENCES = strict_object(
     {
         "PR": {"type": "integer", "minimum": -50, "maximum": 50},
         "GR": {"type": "integer", "minimum": -50, "maximum": 50},
@@ -63,7 +64,7 @@ CONSEQUENCES = _obj(
         "flags": {
             "type": "array",
             "maxItems": 3,
-            "items": _obj({"name": _text(40), "value": {"type": "boolean"}}),
+            "items": strict_object({"name": _text(40), "value": {"type": "boolean"}}),
         },
         "items": {"type": "array", "maxItems": 3, "items": _text(40)},
     }
@@ -71,7 +72,9 @@ CONSEQUENCES = _obj(
 
 
 def _ending(types: tuple[str, ...] = ENDING_TYPES) -> dict[str, Any]:
-    return _obj({"type": {"type": "string", "enum": list(types)}, "title": {**_STR, "maxLength": 80}})
+    return strict_object(
+        {"type": {"type": "string", "enum": list(types)}, "title": {**_STR, "maxLength": 80}}
+    )
 
 
 def node_schema(
@@ -86,7 +89,7 @@ def node_schema(
     choices: dict[str, Any] = {
         "type": "array",
         "maxItems": branching if shape != "ending" else 0,
-        "items": _obj({"text": {**_STR, "maxLength": 200}, "consequences": CONSEQUENCES}),
+        "items": strict_object({"text": {**_STR, "maxLength": 200}, "consequences": CONSEQUENCES}),
     }
     if shape == "choices":
         choices["minItems"] = 2
@@ -95,7 +98,7 @@ def node_schema(
         ending = _ending(ending_types)
     else:
         ending = {"anyOf": [_ending(ending_types), {"type": "null"}]}
-    return _obj(
+    return strict_object(
         {
             "narrative": {"type": "string", "minLength": 1, "maxLength": NARRATIVE_MAX},
             "bridges": {
@@ -118,8 +121,8 @@ def is_open_node(schema: dict[str, Any]) -> bool:
 
 def plan_schema(max_depth: int) -> dict[str, Any]:
     """A character's plan: one beat per depth, the endings aimed at, clues, and flag and item vocabulary."""
-    term = _obj({"name": _text(40), "meaning": _text(200)})
-    return _obj(
+    term = strict_object({"name": _text(40), "meaning": _text(200)})
+    return strict_object(
         {
             "role": _text(120),
             "description": _text(400),
@@ -127,7 +130,7 @@ def plan_schema(max_depth: int) -> dict[str, Any]:
                 "type": "array",
                 "minItems": max_depth + 1,
                 "maxItems": max_depth + 1,
-                "items": _obj(
+                "items": strict_object(
                     {
                         "depth": {"type": "integer", "minimum": 0, "maximum": max_depth},
                         "title": _text(60),
@@ -140,7 +143,7 @@ def plan_schema(max_depth: int) -> dict[str, Any]:
                 "type": "array",
                 "minItems": 3,
                 "maxItems": len(ENDING_TYPES),
-                "items": _obj(
+                "items": strict_object(
                     {
                         "type": {"type": "string", "enum": list(ENDING_TYPES)},
                         "title": _text(60),
@@ -155,7 +158,7 @@ def plan_schema(max_depth: int) -> dict[str, Any]:
                 "type": "array",
                 "minItems": 2,
                 "maxItems": 10,
-                "items": _obj(
+                "items": strict_object(
                     {"name": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"}, "meaning": _text(200)}
                 ),
             },
