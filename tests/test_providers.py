@@ -131,6 +131,8 @@ def test_a_hosted_preset_without_its_key_says_which_variables_it_reads(tmp_path:
                 "x",
                 "--provider",
                 "deepseek",
+                "--lang",
+                "en",
             ],
             cwd=tmp_path,
             capture_output=True,
@@ -139,6 +141,15 @@ def test_a_hosted_preset_without_its_key_says_which_variables_it_reads(tmp_path:
             env=environment_for(server.url, None),
         )
     assert result.returncode == 2 and "OPENAI_API_KEY or DEEPSEEK_API_KEY" in result.stderr
+    zh = subprocess.run(
+        [sys.executable, "-m", "ghost_story_factory", "generate", "--city", "x", "--provider", "deepseek"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment_for(server.url, None),
+    )
+    assert zh.returncode == 2 and "OPENAI_API_KEY 或 DEEPSEEK_API_KEY" in zh.stderr  # zh, the default
 
 
 def test_the_preset_is_recognised_from_the_base_url() -> None:
