@@ -215,6 +215,7 @@ class AdaptivePacer:
         self._learned = False  # a request limit learned from 429s (no headers)
         self._ok_since_learned = 0
         self._growing = False  # learned, and no 429 since: the size grows by one per window's worth
+        self._learned_at = 0.0
         self._answered: set[int] = set()  # starts in the log whose reply came back
         self._tokens_per_call = 0.0  # running mean of billed tokens per reply, for token budgets
         # Created here, bound to the running loop on first use (Python >= 3.10).
@@ -357,7 +358,7 @@ class AdaptivePacer:
             self._answered.add(ticket.index)
         if self._learned and known is not None and known.size is not None:
             self._ok_since_learned += 1
-            if self._ok_since_learned >= (1 if self._growing else _PROBE) * known.size:
+            if self._ok_since_learned >= (1 if self._growing else _PROBE * known.size):
                 known.size += 1  # probe: the limit may be higher than we know
                 self._ok_since_learned = 0
         if self._since_increase >= self.limit:
@@ -377,7 +378,7 @@ class AdaptivePacer:
             # known, the log spaces the starts and only the refused request waits its pause.
             self.not_before = max(self.not_before, now + min(hint, MAX_WAIT_S))
         if hint and not self._headers_seen and ticket.started >= self._last_cut:
-            self._learn(now, min(hint, MAX_WAIT_S))
+            self._learn(ticket, now, min(hint, MAX_WAIT_S))
         if ticket.started < self._last_cut:
             return  # already in flight when we slowed down: the same burst, not news
         next_slot = now + (hint or 0.0)  # when the server says it will take a request again
@@ -408,14 +409,16 @@ class AdaptivePacer:
         self.interval = min(1 / rate, MAX_WAIT_S) if rate > 0 else 0.0
         log.debug("429: concurrency %d, start interval %.3fs", self.limit, self.interval)
 
-    def _learn(self, now: float, pause: float) -> None:
+    def _learn(self, ticket: Ticket, now: float, pause: float) -> None:
         """A request limit from a 429 without headers (once per burst of them).
 
         The first gives a window at least ``pause`` long, holding as many requests as were answered
         of ours started within it (a lower bound: the server counted those; in-flight ones it may
         not have, and a request reaches it some time after its start); the size then grows by one
-        per window's worth of successes until the next 429, which takes one off and from then on
-        probes one more only every ``_PROBE`` windows' worth."""
+        per success (doubling per window) until the next 429, which sets it to the starts of ours
+        still in the window (at most one less), and from then on probes one more only every
+        ``_PROBE`` windows' worth. A 429 of a request sent within a window
+        of the first is the same congestion (the burst that met the limit draining), not news."""
         known = self._limits.get("requests")
         if not self._learned or known is None or known.size is None:
             window = max(pause, known.window if known is not None else 0.0)
@@ -425,9 +428,15 @@ class AdaptivePacer:
                 if index in self._answered and now - window < started <= now
             )
             self._limits["requests"] = _Limit(size=float(max(1, answered)), window=window)
-            self._learned, self._growing = True, True
+            self._learned, self._growing, self._learned_at = True, True, now
+        elif ticket.started <= self._learned_at + known.window:
+            return
         else:
-            known.size = max(1.0, known.size - 1)
+            # We sent more than it takes: it took the starts of ours still in its window.
+            counted = sum(
+                1 for started, _tokens in self._sent.values() if now - known.window < started <= now
+            )
+            known.size = float(max(1, min(int(known.size) - 1, counted)))
             known.window = max(known.window, pause)
             self._growing = False
         self._ok_since_learned = 0
