@@ -203,9 +203,10 @@ def run(quick: bool) -> Section:
         if not r["headers"] and not _met(r):
             line += (
                 " Without the headers the pacer learns the window from a 429's Retry-After (whole seconds "
-                "here) and the size from its own answered starts within it (a lower bound), grows the size "
-                "by one per window's worth of successes until the next 429, then probes one more only every "
-                "ten windows: each probe that overshoots is a 429, and the first 429 (nothing known yet) "
+                "here) and a first size from its own answered starts within it (a lower bound), doubles the "
+                "size per window until the next 429 sets it to its starts still in the window, then probes "
+                "one more only every ten windows: each probe that overshoots is a 429, and the first 429 "
+                "(nothing known yet) "
                 "holds every start for its whole Retry-After. Starts taken in a burst free in a burst, so a "
                 "bucket is used in window-sized rounds."
             )

@@ -173,11 +173,11 @@ class AdaptivePacer:
       cannot explain the spent budget (other clients on the same key) does a start wait for the
       reported reset.
     * Without rate-limit headers, the same slots, learned from 429s that carry a Retry-After: the
-      pause asked for is taken as the window (at least; the longest seen), and the starts of ours
-      the server counted within it as its size. One start more is allowed after every
-      ``_PROBE`` windows' worth of successes with no 429, so the size keeps probing upwards; a 429
-      sets it again. Once a size is known a 429 holds only the refused request for its pause,
-      not every start: the log says when slots free.
+      pause asked for is taken as the window (at least; the longest seen), and our answered starts
+      within it as a first size, which doubles per window until the next 429 sets it to our starts
+      still in the window; after that one start more is tried every ``_PROBE`` windows' worth of
+      successes, so the size keeps probing upwards. Once a size is known a 429 holds only the
+      refused request for its pause, not every start: the log says when slots free.
     * Without headers and without a Retry-After, a start interval learned from 429s. Far above the
       limit, the rate the server let through between two 429s is its limit; near it, the pace backs
       off by 10%. Successes shorten the interval again, slowly right after a 429 and faster the
