@@ -32,7 +32,13 @@ _AIM = {"zh": (190, 320), "en": (105, 180)}  # what the writer aims at, inside t
 ENDING_TYPES = ("fear_collapse", "truth_revealed", "escape", "dawn", "trapped", "possessed", "sacrifice")
 _KINDS = ("investigate", "listen", "advance", "confront", "calm", "move")
 _SLOT = re.compile(r"\{(@?)([A-Za-z_][A-Za-z0-9_]*)\}")
-_NIGHT_PATH_MINUTES = 210  # a full-depth path takes about this long: most of the night
+_NIGHT_PATH_MINUTES = 225  # a full-depth path takes about this long: most of the night
+# Depth spacing: the entries of a pool are dealt into classes by position, and a node at depth d
+# draws from class d % classes; depth grows by one along every path, so an entry comes back at
+# the earliest this many nodes later (fewer for a small pool, which keeps two entries a class).
+_SPACING = 4
+_DAWN_FROM = 210  # a writer ends a night at dawn only from 03:30 on (04:00 is the runtime's dawn)
+_DAWN_AT = 240
 
 # Fear steering: a choice moves fear by (next tension - fear) * _PULL, plus its kind's offset
 # (calm below, bold above); the offsets are centred so the mean move is the pull itself.
@@ -198,8 +204,11 @@ class _Text:
 
     FOCUS_USES = 2
 
-    def __init__(self, rng: random.Random, bk: _Book, place: dict[str, Any], values: dict[str, str]):
+    def __init__(
+        self, rng: random.Random, bk: _Book, place: dict[str, Any], values: dict[str, str], depth: int = 0
+    ):
         self.rng = rng
+        self.depth = depth
         self.book = bk
         self.place = place
         self.values = values
@@ -208,10 +217,21 @@ class _Text:
         self.focus = values.get("obj") or rng.choice(self._objects)
         self._focus_uses = 0
         self._seen_objects: set[str] = {self.focus}
+        self._rank: dict[str, tuple[int, int]] = {}  # option -> (its class, the pool's class count)
 
     def pick(self, options: list[str]) -> str:
-        """A fresh option, preferring one whose own words do not repeat the focus object."""
-        fresh = [option for option in options if option not in self.used] or options
+        """A fresh option of this depth's class, preferring one that does not repeat the focus object."""
+        ranks = [self._rank.get(option) for option in options]
+        if all(ranks) and len({rank[1] for rank in ranks if rank}) == 1:
+            classes = ranks[0][1] if ranks[0] else 1
+            of = [rank[0] if rank else 0 for rank in ranks]
+        else:
+            classes = min(_SPACING, len(options) // 3) or 1
+            of = [i % classes for i in range(len(options))]
+        mine = [o for o, c in zip(options, of, strict=True) if c == self.depth % classes]
+        far = [o for o, c in zip(options, of, strict=True) if c == (self.depth + classes // 2) % classes]
+        fresh = [o for o in mine if o not in self.used] or [o for o in far if o not in self.used]
+        fresh = fresh or [option for option in options if option not in self.used] or options
         head = _head(self.book.lang, self.focus)
         fitting = [option for option in fresh if head not in _SLOT.sub("", option)] or fresh
         chosen = self.rng.choice(fitting)
@@ -223,6 +243,12 @@ class _Text:
         shared = self.book.pools.get(name, [])
         if not local and not shared:
             raise KeyError(f"the {self.book.lang} offline data has no pool {name!r}")
+        # An entry's class is its place in its own list, so it keeps its class in every scene (a
+        # place's local entries only join the shared ones there).
+        classes = min(_SPACING, len(shared or local) // 3) or 1
+        for source in (local, shared):
+            for i, option in enumerate(source):
+                self._rank[str(option)] = (i % classes, classes)
         return [str(option) for option in [*local, *shared]]
 
     def draw(self, name: str, **extra: str) -> str:
@@ -310,6 +336,26 @@ def _with_article(role: str) -> str:
     return ("an " if lowered[:1] in "aeiou" else "a ") + role
 
 
+_ROLE_CUT = re.compile(r",|;| who | that | which | with | from | in | at | on | of the ")
+
+
+def _short_role(lang: str, role: str) -> str:
+    """A long role as its head noun phrase ("a tour guide who leads…" -> "a tour guide"), for repeats."""
+    if lang == "zh":
+        return re.split(r"[，,；;]", role, maxsplit=1)[0].strip() or role
+    head = _ROLE_CUT.split(f" {role} ", maxsplit=1)[0].strip()
+    return head if len(head.split()) >= 1 and head else role
+
+
+def _role_word(bk: _Book, name: str) -> str:
+    """The role noun a name ends in ("Medical Student" -> "student", 船娘 -> 船娘), else ""."""
+    words = bk.pools.get("role_words", [])
+    if bk.lang == "zh":
+        return next((w for w in sorted(words, key=len, reverse=True) if name.endswith(w)), "")
+    last = name.split()[-1].lower() if name.split() else ""
+    return last if last in {w.lower() for w in words} else ""
+
+
 def _minutes(hhmm: Any) -> int:
     try:
         hours, mins = str(hhmm).split(":")
@@ -355,10 +401,12 @@ def _values(bk: _Book, context: dict[str, Any], scene: str, rng: random.Random) 
     lang = bk.lang
     name = character["name"] or bk.pools["you_name"][0]
     ghost = _ghost_of(bk, context)
+    # The full role is said once, at the root; deeper nodes use its head so it is not pasted in whole.
+    role = character["role"] if context.get("parent") is None else _short_role(lang, character["role"])
     return {
         "name": name,
-        "role": character["role"],
-        "role_a": _with_article(character["role"]) if lang == "en" else character["role"],
+        "role": role,
+        "role_a": _with_article(role) if lang == "en" else role,
         "city": str(context.get("city") or ""),
         "scene": scene,
         "ghost": ghost["short"] if ghost else rng.choice(bk.pools["ghost_generic"]),
@@ -388,8 +436,9 @@ class _Moment:
     scene: str
     scenes: list[str]
     visited: list[str]
-    items: list[str]
+    items: list[str]  # what the prose may name (none at a node several paths share)
     flags: list[str]
+    held: list[str]  # items and flags of the creating path, so a choice does not offer them again
     truths: list[str]
     next_truth: str | None
     clues: list[str]
@@ -418,8 +467,16 @@ def _moment(lang: str, context: dict[str, Any]) -> _Moment:
     band = 0 if felt < 25 else 1 if felt < 45 else 2 if felt < 65 else 3 if felt < 82 else 4
     scenes = [str(s) for s in context.get("scenes") or []]
     scene = str(state.get("scene") or (scenes[0] if scenes else ""))
-    inventory = [str(i) for i in (ledger.get("items") or state.get("inventory") or []) if str(i).strip()]
-    flags_raw = ledger.get("flags") or state.get("flags") or {}
+    # The prose may name only what this node's state holds (the ledger can carry more), and a node
+    # that several choices lead into names none: a player arriving by another choice may not hold it.
+    shared = bool(context.get("arrivals"))
+    held = [str(i) for i in state.get("inventory") or [] if str(i).strip()]
+    if ledger.get("items") is not None:
+        held = [i for i in held if i in {str(x) for x in ledger.get("items") or []}]
+    inventory = [] if shared else held
+    flags_raw = {} if shared else dict(state.get("flags") or {})
+    if ledger.get("flags") is not None:
+        flags_raw = {k: v for k, v in flags_raw.items() if (ledger.get("flags") or {}).get(k)}
     return _Moment(
         lang=lang,
         depth=depth,
@@ -437,6 +494,7 @@ def _moment(lang: str, context: dict[str, Any]) -> _Moment:
         visited=[str(s) for s in ledger.get("scenes") or [scene]],
         items=inventory,
         flags=sorted(name for name, value in flags_raw.items() if value),
+        held=held + [str(k) for k, v in (state.get("flags") or {}).items() if v],
         truths=[str(t) for t in ledger.get("truths") or []],
         next_truth=str(context["next_truth"]) if context.get("next_truth") else None,
         clues=[str(c) for c in plan.get("clues") or []],
@@ -456,7 +514,7 @@ def _node(rng: random.Random, bk: _Book, context: dict[str, Any]) -> dict[str, A
         named = [o for o in place["objects"] if o in str(parent.get("choice") or "")]
         if named:
             values["obj"] = max(named, key=len)
-    text = _Text(rng, bk, place, values)
+    text = _Text(rng, bk, place, values, depth=m.depth)
     bridges = [_bridge(text, m, arrival) for arrival in arrivals]
     runtime = context.get("runtime_ending")
     if runtime:
@@ -521,10 +579,17 @@ def _narrative(text: _Text, m: _Moment, lead: list[str], root: bool) -> str:
     middle: list[tuple[int, str]] = [(9, text.draw("event_lull" if m.lull else f"event_{m.band}"))]
     middle.insert(rng.randint(0, 1), (6, text.draw("sense")))
     role = text.values["role"]
-    if role and (root or rng.random() < 0.5):
+    # Past the root the role comes back only every few depths, so one path hears it a few times.
+    if role and (root or (m.depth % 4 == 2 and rng.random() < 0.8)):
         pool = text.book.role_lines(role, text.values["name"])
-        middle.insert(rng.randint(0, len(middle)), (8 if root else 5, text.fill(text.pick(pool))))
-    if rng.random() < (0.2 if m.band < 3 else 0.3):
+        text.depth = m.depth // 4  # role lines come every fourth depth: space them by their own count
+        line = text.fill(text.pick(pool))
+        text.depth = m.depth
+        middle.insert(rng.randint(0, len(middle)), (8 if root else 5, line))
+    # An English name that is a role ("Night Guide") is a label, not what a voice calls you; in
+    # Chinese a trade is a way of address (一声“船娘”), so it is called.
+    label = m.lang == "en" and bool(_role_word(text.book, text.values["name"]))
+    if not label and rng.random() < (0.2 if m.band < 3 else 0.3):
         middle.append((4, text.draw("name_call")))
     memory = _memory(text, m)
     closing = [(8, text.draw("fear_lull" if m.lull else f"fear_{m.band}")), (9, text.draw(f"hook_{m.band}"))]
@@ -647,8 +712,8 @@ def _choices(
     kinds = _choice_kinds(rng, m, count)
     plan_flags = [str(f.get("name")) for f in plan.get("flags") or [] if f.get("name")]
     plan_items = [str(i.get("name")) for i in plan.get("items") or [] if i.get("name")]
-    open_flags = [f for f in plan_flags if f not in m.flags]
-    spare_items = [i for i in plan_items if i not in m.items]
+    open_flags = [f for f in plan_flags if f not in m.flags and f not in m.held]
+    spare_items = [i for i in plan_items if i not in m.items and i not in m.held]
     destinations = _destinations(rng, m)
     scale = 20 / m.max_depth
     step = _NIGHT_PATH_MINUTES / m.max_depth
@@ -783,10 +848,12 @@ def _fitting_ending(rng: random.Random, m: _Moment, kinds: list[str]) -> str:
         "truth_revealed": 20 + 0.5 * m.gr,
         "escape": 20 + 0.55 * m.wf,
         "possessed": 20 + 0.7 * max(0, m.pr - 40) + 2 * len(m.flags),
-        "trapped": 25 + 0.3 * max(0, 60 - m.wf) + 0.15 * m.pr,
+        "trapped": 22 + 0.25 * max(0, 60 - m.wf) + 0.12 * m.pr,
         "sacrifice": 18 + 0.3 * m.gr + 4 * len(m.items),
         "dawn": 14 + 0.45 * max(0, m.minutes - 120),
     }
+    if m.minutes < _DAWN_FROM and any(k not in ("dawn", "fear_collapse") for k in kinds):
+        kinds = [k for k in kinds if k != "dawn"]  # no sunrise at three in the morning
     # Fear that reaches 100 already ends a night (the runtime rules); a planned ending reads the
     # fear as possession instead, and falls back on collapse only when nothing else is planned.
     options = sorted(set(kinds) - {"fear_collapse"}) or ["fear_collapse"]
@@ -795,22 +862,28 @@ def _fitting_ending(rng: random.Random, m: _Moment, kinds: list[str]) -> str:
 
 
 def _ending_title(text: _Text, context: dict[str, Any], kind: str) -> str:
+    """The plan's title for the type or another of the type's titles, so one type's endings differ."""
     plan = context.get("plan") or {}
-    for ending in list(context.get("planned_endings") or []) + list(plan.get("endings") or []):
-        if ending.get("type") == kind and str(ending.get("title") or "").strip():
-            return str(ending["title"]).strip()
-    return text.fill(text.pick(text.book.endings["titles"][kind]))
+    planned = [
+        str(e["title"]).strip()
+        for e in list(context.get("planned_endings") or []) + list(plan.get("endings") or [])
+        if e.get("type") == kind and str(e.get("title") or "").strip()
+    ]
+    pool = [text.fill(t) for t in text.book.endings["titles"][kind]]
+    return text.pick(list(dict.fromkeys(planned[:1] + pool)))
 
 
 def _ending_narrative(text: _Text, m: _Moment, lead: list[str], kind: str) -> str:
     first = [(9, sentence) for sentence in lead]
     if len(lead) < 2 or text.rng.random() < 0.5:
         first.append((6, text.draw("detail")))
-    body = [(8, text.draw(f"end_{kind}")), (7, text.draw(f"end_{kind}")), (9, text.draw(f"end_{kind}_last"))]
+    # A dawn written before four is the last dark before first light, not a sunrise.
+    pool = "end_dawn_near" if kind == "dawn" and m.minutes < _DAWN_AT else f"end_{kind}"
+    body = [(8, text.draw(pool)), (7, text.draw(pool)), (9, text.draw(f"{pool}_last"))]
     if m.truths and kind in ("truth_revealed", "sacrifice"):
         body.insert(1, (6, text.draw("truth_recall", truth=_clause(m.lang, m.truths[-1]))))
     pad = [
-        (1, lambda: text.draw(f"end_{kind}")),
+        (1, lambda: text.draw(pool)),
         (0, lambda: text.draw("sense")),
         (0, lambda: text.draw("detail")),
     ]
@@ -903,6 +976,7 @@ def _plan(rng: random.Random, bk: _Book, context: dict[str, Any]) -> dict[str, A
         phase = _phase(depth, peak, lull, max_depth)
         at = scenes[min(len(scenes) - 1, depth * len(scenes) // (max_depth + 1))]
         text.values["scene"] = at
+        text.depth = depth
         beats.append(
             {
                 "depth": depth,
@@ -945,8 +1019,19 @@ def _sample(rng: random.Random, entries: list[dict[str, Any]], low: int, high: i
 
 
 def _propose_role(rng: random.Random, bk: _Book, name: str) -> tuple[str, str]:
-    """A role (and a description template) for a character the user named without one."""
+    """A role (and a description template) for a character the user named without one.
+
+    A name that reads as a role (it ends in a role noun: "Medical Student", 保安) is that role: an
+    archetype's proposal naming the same noun, else the name itself."""
     lowered = name.lower()
+    word = _role_word(bk, name)
+    if word:
+        for archetype in bk.roles:
+            fitting = [p for p in archetype.get("proposals") or [] if word.lower() in str(p[0]).lower()]
+            if fitting:
+                role, description = rng.choice(fitting)
+                return role, description
+        return (name.lower() if bk.lang == "en" else name), ""
     for archetype in bk.roles:
         if any(keyword.lower() in lowered for keyword in archetype["keywords"]) and archetype.get(
             "proposals"
