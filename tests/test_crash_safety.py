@@ -709,7 +709,8 @@ def test_inconsistent_checkpoint_is_moved_aside_and_that_level_starts_fresh(
     ]
     assert len(moved) == 1 and moved[0].read_bytes() == edited_bytes, leftovers(cp)
     assert f"moved to {moved[0].name}" in said
-    assert f"The tree of “{CHARACTERS[0]}”" not in said, "the unusable tree level did not start fresh"
+    # Only the resume line says "The tree of “X”: N nodes written"; "The tree of “X” is done" is the finish.
+    assert f"The tree of “{CHARACTERS[0]}”: " not in said, "the unusable tree level did not start fresh"
     if edited == names.characters_path:
         assert "Resuming the last generation" not in said
     assert "replies already received are in the journal and will be reused" in said

@@ -80,10 +80,8 @@ def test_chromium_plays_the_html_player_by_the_runtime_rules(story: dict[str, An
 
 
 _STATE = {
-    "zh": re.compile(r"恐惧 PR (\d+) · 真相 GR \d+ · 熟悉 WF \d+ · 时间 (\d\d):(\d\d) · 物品：(.*)$"),
-    "en": re.compile(
-        r"Fear PR (\d+) · Truth GR \d+ · Familiarity WF \d+ · Time (\d\d):(\d\d) · Items: (.*)$"
-    ),
+    "zh": re.compile(r"恐惧 (\d+) · 真相 \d+ · 熟悉 \d+ · 时间 (\d\d):(\d\d) · 物品：(.*)$"),
+    "en": re.compile(r"Fear (\d+) · Truth \d+ · Familiarity \d+ · Time (\d\d):(\d\d) · Items: (.*)$"),
 }
 
 
