@@ -32,11 +32,12 @@ _AIM = {"zh": (190, 320), "en": (105, 180)}  # what the writer aims at, inside t
 ENDING_TYPES = ("fear_collapse", "truth_revealed", "escape", "dawn", "trapped", "possessed", "sacrifice")
 _KINDS = ("investigate", "listen", "advance", "confront", "calm", "move")
 _SLOT = re.compile(r"\{(@?)([A-Za-z_][A-Za-z0-9_]*)\}")
-_NIGHT_PATH_MINUTES = 225  # a full-depth path takes about this long: most of the night
+_NIGHT_PATH_MINUTES = 210  # a full-depth path takes about this long: most of the night
 # Depth spacing: the entries of a pool are dealt into classes by position, and a node at depth d
 # draws from class d % classes; depth grows by one along every path, so an entry comes back at
 # the earliest this many nodes later (fewer for a small pool, which keeps two entries a class).
 _SPACING = 4
+_WIDEN = 0.5  # how often a pick may also take the class two depths away (variety among siblings)
 _DAWN_FROM = 210  # a writer ends a night at dawn only from 03:30 on (04:00 is the runtime's dawn)
 _DAWN_AT = 240
 
@@ -226,10 +227,12 @@ class _Text:
             classes = ranks[0][1] if ranks[0] else 1
             of = [rank[0] if rank else 0 for rank in ranks]
         else:
-            classes = min(_SPACING, len(options) // 3) or 1
+            classes = min(_SPACING, len(options) // 2) or 1
             of = [i % classes for i in range(len(options))]
         mine = [o for o, c in zip(options, of, strict=True) if c == self.depth % classes]
         far = [o for o, c in zip(options, of, strict=True) if c == (self.depth + classes // 2) % classes]
+        if classes >= 4 and self.rng.random() < _WIDEN:
+            mine += far  # two depths apart is still not a neighbour, and siblings differ more
         fresh = [o for o in mine if o not in self.used] or [o for o in far if o not in self.used]
         fresh = fresh or [option for option in options if option not in self.used] or options
         head = _head(self.book.lang, self.focus)
@@ -245,7 +248,7 @@ class _Text:
             raise KeyError(f"the {self.book.lang} offline data has no pool {name!r}")
         # An entry's class is its place in its own list, so it keeps its class in every scene (a
         # place's local entries only join the shared ones there).
-        classes = min(_SPACING, len(shared or local) // 3) or 1
+        classes = min(_SPACING, len(shared or local) // 2) or 1
         for source in (local, shared):
             for i, option in enumerate(source):
                 self._rank[str(option)] = (i % classes, classes)
@@ -598,7 +601,18 @@ def _narrative(text: _Text, m: _Moment, lead: list[str], root: bool) -> str:
         (0, lambda: text.draw("detail")),
         (1, lambda: text.draw(f"event_{m.band}")),
     ]
-    return _fit(m.lang, [first, middle, memory, closing], pad)
+    return _fit_you(text, m.lang, [first, middle, memory, closing], pad)
+
+
+def _fit_you(
+    text: _Text, lang: str, paragraphs: list[list[tuple[int, str]]], pad: list[tuple[int, Callable[[], str]]]
+) -> str:
+    """``_fit``, and a short second-person beat before the close when no kept sentence says "you"."""
+    out = _fit(lang, paragraphs, pad)
+    if (lang == "zh" and "你" in out) or (lang == "en" and re.search(r"\byou\b", out, re.IGNORECASE)):
+        return out
+    paragraphs[-1].insert(0, (9, text.draw("you_beat")))
+    return _fit(lang, paragraphs, pad)
 
 
 def _memory(text: _Text, m: _Moment) -> list[tuple[int, str]]:
@@ -825,7 +839,8 @@ def _ending_kind(rng: random.Random, m: _Moment, context: dict[str, Any]) -> str
     planned = [k for k in planned if k in ENDING_TYPES]
     if asked:  # "planned" (or anything else: an ending that fits the state)
         plan_types = [str(e.get("type")) for e in (context.get("plan") or {}).get("endings") or []]
-        return _fitting_ending(rng, m, planned or [k for k in plan_types if k in ENDING_TYPES] or ["dawn"])
+        kinds = planned or [k for k in plan_types if k in ENDING_TYPES] or ["dawn"]
+        return _fitting_ending(rng, m, kinds, _sibling_slot(context))
     # The writer ends a path of its own accord more often late in the night, so endings spread
     # over many nodes rather than all plays meeting at the few nodes of the last level. A node
     # that several choices lead into carries their plays too: it ends seldom (two arrivals) or
@@ -836,16 +851,30 @@ def _ending_kind(rng: random.Random, m: _Moment, context: dict[str, Any]) -> str
         chance = 0.02 + 0.7 * late**2
         chance = 0.0 if shared >= 3 else chance / (1 + shared)
         if rng.random() < chance:
-            return _fitting_ending(rng, m, planned)
+            return _fitting_ending(rng, m, planned, _sibling_slot(context))
     return None
 
 
-def _fitting_ending(rng: random.Random, m: _Moment, kinds: list[str]) -> str:
-    """The ending the state earns, drawn with weights: truth -> truth_revealed, familiarity -> escape,
-    fear -> possessed, a late clock -> dawn... Every fitting type keeps a chance, so the endings of
-    near states spread instead of all paths through one region sharing a single fate."""
+def _sibling_slot(context: dict[str, Any]) -> tuple[int, random.Random | None]:
+    """Which of its parent's choices led here (0, 1, 2…, in text order), and a random source its
+    siblings share (seeded by the parent), so they draw one ranking and take different places."""
+    parent = context.get("parent") or {}
+    choice = str(parent.get("choice") or "")
+    if not choice:
+        return 0, None
+    offered = sorted({choice, *(str(s) for s in parent.get("siblings") or [])})
+    seed = "\n".join([str(parent.get("narrative") or ""), *offered])
+    return offered.index(choice), random.Random(hashlib.sha256(seed.encode()).hexdigest())
+
+
+def _fitting_ending(
+    rng: random.Random, m: _Moment, kinds: list[str], sibling: tuple[int, random.Random | None] = (0, None)
+) -> str:
+    """The ending the state earns: truth -> truth_revealed, familiarity -> escape, fear -> possessed,
+    a late clock -> dawn... Sibling endings (near-identical states, which the most plays reach
+    together) lean to different types instead of sharing one fate."""
     weight = {
-        "truth_revealed": 20 + 0.5 * m.gr,
+        "truth_revealed": 20 + 0.42 * m.gr,
         "escape": 20 + 0.55 * m.wf,
         "possessed": 20 + 0.7 * max(0, m.pr - 40) + 2 * len(m.flags),
         "trapped": 22 + 0.25 * max(0, 60 - m.wf) + 0.12 * m.pr,
@@ -857,8 +886,17 @@ def _fitting_ending(rng: random.Random, m: _Moment, kinds: list[str]) -> str:
     # Fear that reaches 100 already ends a night (the runtime rules); a planned ending reads the
     # fear as possession instead, and falls back on collapse only when nothing else is planned.
     options = sorted(set(kinds) - {"fear_collapse"}) or ["fear_collapse"]
-    weights = [max(1.0, weight.get(k, 10.0)) for k in options]
-    return rng.choices(options, weights)[0]
+    # A weighted draw without replacement; the node takes the draw of its slot, so the first
+    # choice's node gets the usual weighted pick and its siblings lean to the other fitting types.
+    slot, shared = sibling
+    draw = shared or rng
+    left = {k: max(1.0, weight.get(k, 10.0)) for k in options}
+    ranked: list[str] = []
+    while left:
+        pick = draw.choices(list(left), list(left.values()))[0]
+        ranked.append(pick)
+        del left[pick]
+    return ranked[slot % len(ranked)]
 
 
 def _ending_title(text: _Text, context: dict[str, Any], kind: str) -> str:
@@ -887,7 +925,7 @@ def _ending_narrative(text: _Text, m: _Moment, lead: list[str], kind: str) -> st
         (0, lambda: text.draw("sense")),
         (0, lambda: text.draw("detail")),
     ]
-    return _fit(m.lang, [first, body], pad)
+    return _fit_you(text, m.lang, [first, body], pad)
 
 
 def _runtime_ending(text: _Text, m: _Moment, kind: str) -> str:
