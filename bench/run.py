@@ -13,7 +13,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script (python bench/run.py): make the bench package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import batch, characters, checkpoint_io, generation, processes, ratelimit
+from bench import batch, characters, checkpoint_io, generation, processes, ratelimit, scale
 from bench.common import REPO, Row, Section, filesystem_of, load_average, machine
 
 MARKER = "<!-- Everything below this line is written by the bench command; edit only the text above it. -->"
@@ -36,6 +36,7 @@ SECTIONS: list[tuple[str, Callable[[bool], Section]]] = [
     ("6", ratelimit.run),
     ("7", characters.run),
     ("8", batch.run),
+    ("9", scale.run),
 ]
 
 

@@ -122,7 +122,7 @@ def build(max_nodes: int, builder: type[TimedBuilder] = TimedBuilder) -> dict[st
 
 
 def run(quick: bool) -> Section:
-    section = Section("8. Growth at scale")
+    section = Section("9. Growth at scale")
     sizes = QUICK_SIZES if quick else SIZES
     results = [build(size) for size in sizes]
     middle = sizes[1]

@@ -33,6 +33,9 @@ ROWS = (
     "3-character story end to end, sequential characters",
     "3-character story end to end, parallel characters",
     "parallel against sequential characters, same story",
+    "batch mode vs live mode, same story",
+    "CPU time per 1,000 nodes of one graph at",
+    "nearest-state search at",
 )
 
 

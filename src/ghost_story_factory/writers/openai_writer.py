@@ -264,10 +264,11 @@ class OpenAIWriter:
         last = ""
         for _ in range(_MAX_NEGOTIATION):
             try:
-                if self._settled:
-                    return await self._complete_once(request, retries)
-                async with self._probe:
-                    return await self._complete_once(request, retries)
+                if not self._settled:
+                    async with self._probe:
+                        if not self._settled:  # the first reply settles it: the others then go at once
+                            return await self._complete_once(request, retries)
+                return await self._complete_once(request, retries)
             except _Refused as refusal:
                 last = refusal.reason
                 self._adapt(refusal)
