@@ -37,7 +37,7 @@ _NIGHT_PATH_MINUTES = 210  # a full-depth path takes about this long: most of th
 # draws from class d % classes; depth grows by one along every path, so an entry comes back at
 # the earliest this many nodes later (fewer for a small pool, which keeps two entries a class).
 _SPACING = 4
-_WIDEN = 0.5  # how often a pick may also take the class two depths away (variety among siblings)
+_WIDEN = 0.3  # how often a pick may also take the class two depths away (variety among siblings)
 _DAWN_FROM = 210  # a writer ends a night at dawn only from 03:30 on (04:00 is the runtime's dawn)
 _DAWN_AT = 240
 
@@ -330,6 +330,19 @@ def _capitalize(text: str) -> str:
         return match.group(1) + match.group(2).upper()
 
     return re.sub(r"(^|[.!?]\s+|\n\s*|^[“\"]|[.!?]\s+[“\"])([a-z])", up, text)
+
+
+_SMALL_WORDS = {"a", "an", "the", "of", "in", "on", "at", "to", "and", "by", "for", "from", "into"}
+
+
+def _title_case(text: str) -> str:
+    """English headline style: "{Ghost} Appears" with the ghost "the ghost of the night ferry" reads
+    "The Ghost of the Night Ferry Appears"."""
+    words = text.split(" ")
+    return " ".join(
+        w[:1].upper() + w[1:] if i == 0 or w.lower() not in _SMALL_WORDS else w.lower()
+        for i, w in enumerate(words)
+    )
 
 
 def _with_article(role: str) -> str:
@@ -907,7 +920,12 @@ def _ending_title(text: _Text, context: dict[str, Any], kind: str) -> str:
         for e in list(context.get("planned_endings") or []) + list(plan.get("endings") or [])
         if e.get("type") == kind and str(e.get("title") or "").strip()
     ]
-    pool = [text.fill(t) for t in text.book.endings["titles"][kind]]
+    titles = text.book.endings["titles"]
+    if kind == "dawn" and _minutes((context.get("state") or {}).get("time", "04:00")) < _DAWN_AT:
+        planned, titles_of = [], titles.get("dawn_near") or titles[kind]  # no "First Light" at 03:40
+    else:
+        titles_of = titles[kind]
+    pool = [text.fill(t) for t in titles_of]
     return text.pick(list(dict.fromkeys(planned[:1] + pool)))
 
 
@@ -961,6 +979,10 @@ def _tensions(rng: random.Random, max_depth: int) -> tuple[list[int], int, int |
         curve[lull] = curve[lull - 1] - rng.randint(8, 14)
     values = [max(0, min(100, round(v))) for v in curve]
     return values, peak, lull
+
+
+def _title(lang: str, text: str) -> str:
+    return _title_case(text) if lang == "en" else text
 
 
 def _phase(depth: int, peak: int, lull: int | None, max_depth: int) -> str:
@@ -1018,7 +1040,7 @@ def _plan(rng: random.Random, bk: _Book, context: dict[str, Any]) -> dict[str, A
         beats.append(
             {
                 "depth": depth,
-                "title": _capitalize(text.fill(text.pick(bk.plan["beat_titles"][phase]))),
+                "title": _title(lang, text.fill(text.pick(bk.plan["beat_titles"][phase]))),
                 "summary": _capitalize(text.fill(text.pick(bk.plan["beat_summaries"][phase]))),
                 "tension": tension,
             }
