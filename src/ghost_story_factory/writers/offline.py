@@ -490,9 +490,10 @@ def _moment(lang: str, context: dict[str, Any]) -> _Moment:
     if ledger.get("items") is not None:
         held = [i for i in held if i in {str(x) for x in ledger.get("items") or []}]
     inventory = [] if shared else held
-    flags_raw = {} if shared else dict(state.get("flags") or {})
+    state_flags = _flag_map(state.get("flags"))
+    flags_raw = {} if shared else state_flags
     if ledger.get("flags") is not None:
-        flags_raw = {k: v for k, v in flags_raw.items() if (ledger.get("flags") or {}).get(k)}
+        flags_raw = {k: v for k, v in flags_raw.items() if _flag_map(ledger.get("flags")).get(k)}
     return _Moment(
         lang=lang,
         depth=depth,
@@ -510,12 +511,21 @@ def _moment(lang: str, context: dict[str, Any]) -> _Moment:
         visited=[str(s) for s in ledger.get("scenes") or [scene]],
         items=inventory,
         flags=sorted(name for name, value in flags_raw.items() if value),
-        held=held + [str(k) for k, v in (state.get("flags") or {}).items() if v],
+        held=held + [k for k, v in state_flags.items() if v],
         truths=[str(t) for t in ledger.get("truths") or []],
         next_truth=str(context["next_truth"]) if context.get("next_truth") else None,
         clues=[str(c) for c in plan.get("clues") or []],
         new_truth=str(context["new_truth"]) if context.get("new_truth") else None,
     )
+
+
+def _flag_map(raw: Any) -> dict[str, bool]:
+    """Flags as {name: held}: the contract's mapping, or a plain list of held names."""
+    if isinstance(raw, dict):
+        return {str(k): bool(v) for k, v in raw.items()}
+    if isinstance(raw, list | tuple | set):
+        return {str(name): True for name in raw}
+    return {}
 
 
 def _node(rng: random.Random, bk: _Book, context: dict[str, Any]) -> dict[str, Any]:
@@ -637,7 +647,8 @@ def _memory(text: _Text, m: _Moment) -> list[tuple[int, str]]:
     elif m.next_truth and rng.random() < 0.45:
         found.append((3, text.draw("clue_hint")))
     recalled = [t for t in m.truths if t != m.new_truth]
-    if recalled and rng.random() < (0.15 if found else 0.3):
+    # A truth is recalled only at even depths, so two neighbouring nodes never recall the same one.
+    if recalled and m.depth % 2 == 0 and rng.random() < (0.3 if found else 0.6):
         truth = rng.choice(recalled[-2:])
         found.append((5, text.draw("truth_recall", truth=_clause(m.lang, truth))))
     if m.items and rng.random() < 0.5:
