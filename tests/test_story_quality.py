@@ -47,6 +47,24 @@ def test_on_every_path_the_clock_never_runs_back_no_item_vanishes_and_fear_100_e
                     assert runtime.ending_of(character.tree, after) in ("dawn", "fear_collapse")
 
 
+def test_no_text_a_player_reads_names_an_item_that_player_does_not_hold(story: Any) -> None:
+    """A node converged from several paths is written for what every way in holds, not for the path
+    that created it: the key is "the key you found" only if every player here found it."""
+    _, _, typed = story
+    for character in typed.characters:
+        tree = character.tree
+        names = {item for node in tree.nodes.values() for item in node.state.inventory}
+        assert names, "the story's players never pick anything up: nothing is tested"
+        named = 0
+        for states in _plays(character.tree):
+            for state in states[1:]:
+                text = tree.nodes[state.node].narrative or ""
+                named += any(item in text for item in state.items)
+                lacking = [item for item in names if item in text and item not in state.items]
+                assert not lacking, (character.name, state.node, lacking, text)
+        assert named, "no text a player read named an item at all: nothing is tested"
+
+
 def test_random_plays_spread_over_the_planned_endings(story: Any) -> None:
     _, _, typed = story
     for character in typed.characters:

@@ -214,6 +214,9 @@ class TreeBuilder:
         # Kept as the graph grows, so no step rescans it: incoming_choices(tree) as of now, the queued
         # nodes not bound to end, and how many queued nodes from the front have their call started.
         self._incoming: dict[str, list[list[Any]]] = {}
+        # What every player reaching a node holds, whatever way they came (see _held); final once the
+        # node's level is placed, since no later choice can lead back to a shallower node.
+        self._held_at: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {}
         self._open = 0
         self._started_upto = 0
         self._level, self._level_since = -1, 0.0  # the level being written, and since when
@@ -396,6 +399,9 @@ class TreeBuilder:
         plan = self.context.plan
         runtime_kind = tree.runtime_kind(node.id)
         state = node.state.to_dict()
+        if not runtime_kind:  # the text may speak only of what every player arriving here holds
+            items, flags = self._held(tree, node.id)
+            state["inventory"], state["flags"] = list(items), dict(sorted(flags.items()))
         ending = None if runtime_kind else _ENDING_KIND.get(node.must_end or "")
         planned = self._planned_endings(node)
         return prompts.node_request(
@@ -472,12 +478,39 @@ class TreeBuilder:
 
     def _ledger(self, tree: Tree, node: Node) -> dict[str, Any]:
         scenes = list(dict.fromkeys(step.state.scene for step in self._path(tree, node)))
+        items, flags = self._held(tree, node.id)
         return {
             "scenes": scenes,
-            "items": list(node.state.inventory),
-            "flags": dict(sorted(node.state.flags.items())),
+            "items": list(items),
+            "flags": dict(sorted(flags.items())),
             "truths": self._clues()[: self._revealed(node.state.gr)],
         }
+
+    def _held(self, tree: Tree, nid: str) -> tuple[tuple[str, ...], dict[str, Any]]:
+        """The items and flags every player arriving at ``nid`` holds, on any path through the graph.
+
+        A node's stored state is the one of the path that created it; a converged branch brings players
+        who took other ways, so its text must not say "the key you found" unless every way found it.
+        Computed over the incoming choices, whose parents' own sets are final (levels are placed in
+        order), so a resume computes the same sets and the story stays byte-identical."""
+        known = self._held_at.get(nid)
+        if known is not None:
+            return known
+        node = tree.nodes[nid]
+        incoming = self._incoming.get(nid) or []
+        items, flags = tuple(node.state.inventory), dict(node.state.flags)
+        for parent_id, index in incoming:
+            parent = tree.nodes.get(parent_id)
+            if parent is None or parent.depth >= node.depth or index >= len(parent.choices):
+                continue  # not a way in (checked by validation; never loops on a damaged graph)
+            had_items, had_flags = self._held(tree, parent_id)
+            consequences, _ = parse_consequences(parent.choices[index].consequences)
+            their_items = set(had_items) | set(consequences.items)
+            their_flags = {**had_flags, **consequences.flags}
+            items = tuple(i for i in items if i in their_items)
+            flags = {k: v for k, v in flags.items() if k in their_flags and their_flags[k] == v}
+        self._held_at[nid] = (items, flags)
+        return items, flags
 
     def _clues(self) -> list[str]:
         return [str(clue) for clue in self.context.plan.get("clues", [])]
