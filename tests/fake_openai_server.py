@@ -24,7 +24,8 @@ the answer lost). A batch stays ``in_progress`` for
 ``batch_hold_after`` batches), then answers every line with the bytes a live
 request would get, bills it, and writes the output and error files with their lines shuffled.
 ``batch_faults`` is a script consumed one per line: "ok", "500" (a line answered 500), "error" (a
-line that failed), "expired" (the batch expires with that line unanswered), or a chat fault
+line that failed), "expired" (the batch expires with that line unanswered), "loose" (a good reply
+with a finish_reason of its own and no ``created``/``object``, as some providers send), or a chat fault
 ("invalid", "truncate", "empty") applied to that line's reply.
 
 Use it in a thread (``with FakeOpenAI() as server: server.url``), as a pytest fixture
@@ -93,7 +94,7 @@ SETTABLE = (
     "batch_hold_after",
     "batch_create_faults",
 )
-BATCH_FAULTS = ("ok", "500", "error", "expired", "invalid", "truncate", "empty")
+BATCH_FAULTS = ("ok", "500", "error", "expired", "loose", "invalid", "truncate", "empty")
 DECODERS = ("helpful", "schema_only")
 
 
@@ -726,7 +727,16 @@ class FakeOpenAI:
                 )
                 errors.append(json.dumps(record))
                 continue
-            completion = self.completion(line["body"], fault, f"chatcmpl-fake-{request_id}")
+            completion = self.completion(
+                line["body"], "ok" if fault == "loose" else fault, f"chatcmpl-fake-{request_id}"
+            )
+            if (
+                fault == "loose"
+            ):  # as some compatible providers answer: their own finish_reason, fields left out
+                for choice in completion.get("choices") or []:
+                    choice["finish_reason"] = "eos"
+                completion.pop("created", None)
+                completion.pop("object", None)
             self.ledger.batch_lines_billed += 1
             record.update(
                 response={"status_code": 200, "request_id": request_id, "body": completion}, error=None

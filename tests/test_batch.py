@@ -160,6 +160,21 @@ def test_failed_and_expired_lines_are_submitted_again(
     assert same_story(exported(tmp_path, server, report["story_id"]), live_story) == ""
 
 
+def test_a_loosely_formed_reply_is_used_as_live_mode_would_and_never_paid_again(
+    tmp_path: Path, server: FakeOpenAI, live_story: dict[str, Any]
+) -> None:
+    """A provider's own finish_reason ("eos") or a missing ``created`` is read like a live reply is."""
+    server.configure(batch_faults=["loose"] * 10)
+    result = generate(tmp_path, server)
+    assert result.returncode == 0, result.stderr
+    report = last_json(result)
+    assert server.batch_faults == []
+    assert server.ledger.batch_lines_failed == 0 and server.ledger.billed_twice == 0
+    assert server.ledger.batch_lines_submitted == server.ledger.batch_lines_billed  # none sent again
+    assert report["tokens"] == billed(server)
+    assert same_story(exported(tmp_path, server, report["story_id"]), live_story) == ""
+
+
 def test_an_invalid_batch_reply_is_asked_again_with_the_error(tmp_path: Path, server: FakeOpenAI) -> None:
     server.configure(batch_faults=["ok", "ok", "invalid"])
     result = generate(tmp_path, server)

@@ -45,7 +45,7 @@ from typing import Any, Final, Protocol, TypeVar
 
 import openai
 import orjson
-from openai.types import Batch
+from openai.types import Batch, CompletionUsage
 from openai.types.chat import ChatCompletion
 
 from ..errors import Interrupted, WriterError, WriterRejected, WriterUnavailable
@@ -433,13 +433,12 @@ class BatchWriter(OpenAIWriter):
         self._kick()
 
     def _deliver(self, line: _Line, body: dict[str, Any]) -> None:
-        try:
-            completion = ChatCompletion.model_validate(body)
-        except Exception:  # pydantic's errors vary; all mean a broken line
+        completion = _completion(body)
+        if completion is None:
             self._again(line, "the batch sent a malformed response")
             return
-        usage = usage_of(completion)
-        cost = reported_cost(completion)
+        usage = _usage_in(body)
+        cost = reported_cost(completion) if isinstance(completion.usage, CompletionUsage) else None
         self.lines_answered += 1
         self.usage.add(usage)
         if cost is not None:
@@ -449,9 +448,10 @@ class BatchWriter(OpenAIWriter):
         if usage.prompt > self.largest_prompt:
             self.largest_prompt, self.largest_prompt_kind = usage.prompt, line.request.kind
         choice = completion.choices[0] if completion.choices else None
-        message = choice.message if choice else None
-        text = message.content if message and message.content else ""
-        if choice is not None and choice.finish_reason == "length":
+        message = getattr(choice, "message", None)
+        content = getattr(message, "content", None)
+        text = content if isinstance(content, str) else ""
+        if getattr(choice, "finish_reason", None) == "length":
             self.cut += 1
             cap = int(line.body.get(self.cap_field or "", 0) or 0)
             self._remember(self._cut_caps, text[:4000], cap)
@@ -581,10 +581,27 @@ class _Gone(Exception):
     """A file the provider no longer has (output files expire)."""
 
 
-def _usage_in(body: dict[str, Any]) -> Usage:
+def _completion(body: Any) -> ChatCompletion | None:
+    """A line's response read as leniently as the SDK reads a live one (it does not validate either): a
+    provider's own finish_reason ("eos"), a null one or a missing ``created`` must not make a paid reply
+    unusable on every rerun. None only when there is no list of choices to read."""
+    if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+        return None
     try:
-        return usage_of(ChatCompletion.model_validate(body))
-    except Exception:  # a broken line bills nothing we can read
+        return ChatCompletion.construct(**body)
+    except Exception:  # the SDK's lenient construction still refuses some shapes: a broken line
+        return None
+
+
+def _usage_in(body: dict[str, Any]) -> Usage:
+    completion = _completion(body)
+    try:
+        return usage_of(completion) if completion is not None else Usage()
+    except (
+        AttributeError,
+        TypeError,
+        ValueError,
+    ):  # a usage object of the wrong shape bills nothing readable
         return Usage()
 
 
