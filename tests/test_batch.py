@@ -272,6 +272,20 @@ def test_detach_exits_0_and_a_rerun_collects(
     assert status(tmp_path, server) == []
 
 
+def test_status_reads_batch_records_without_moving_them(tmp_path: Path, server: FakeOpenAI) -> None:
+    """Looking must not lose the ids of batches already paid for, even when their file is damaged."""
+    server.configure(batch_polls=1)
+    assert generate(tmp_path, server, GSF_DETACH="1").returncode == 0
+    [records] = list((tmp_path / "checkpoints").glob("*batches*"))
+    damaged = records.read_bytes().replace(b'"pending"', b'"lost"', 1)
+    assert damaged != records.read_bytes()
+    records.write_bytes(damaged)
+    found = status(tmp_path, server)
+    assert found and found[0]["batches"] == []  # an unreadable record is not listed ...
+    assert records.read_bytes() == damaged  # ... and stays where it is, for generate to judge
+    assert list((tmp_path / "checkpoints").glob("*corrupt*")) == []
+
+
 def test_batch_needs_a_remote_writer_and_detach_needs_batch(tmp_path: Path, server: FakeOpenAI) -> None:
     offline = subprocess.run(
         command("generate", *CITY, "--backend", "offline"),

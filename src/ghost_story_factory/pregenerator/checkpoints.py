@@ -725,7 +725,10 @@ def list_unfinished(folder: Path) -> list[dict[str, Any]]:
                     tree_doc = orjson.loads(store.tree_path(name).read_bytes())
                     partial[name] = int(tree_doc["nodes_count"]) - len(tree_doc["tree"]["queue"])
             batches = (
-                batch_summaries(store.load_batches(), time.time()) if store.batches_path.exists() else []
+                # read only: status must never move aside the ids of batches already paid for
+                batch_summaries(_peek_batches(store.batches_path), time.time())
+                if store.batches_path.exists()
+                else []
             )
             found.append(
                 {
