@@ -132,7 +132,7 @@ def run(quick: bool) -> Section:
     ratio = last["per_1000"] / first["per_1000"]
     section.rows.append(
         Row(
-            "8",
+            "9",
             f"CPU time per 1,000 nodes of one graph at {first['nodes']:,} / {results[1]['nodes']:,} / "
             f"{last['nodes']:,} nodes",
             " / ".join(f"{r['per_1000']:.2f} s" for r in results)
@@ -144,7 +144,7 @@ def run(quick: bool) -> Section:
     indexed = next(r for r in results if r["max_nodes"] == middle)
     section.rows.append(
         Row(
-            "8",
+            "9",
             f"nearest-state search at {indexed['nodes']:,} nodes: index against a scan of the level",
             f"{indexed['nearest_s']:.2f} s against {scan['nearest_s']:.2f} s "
             f"({scan['nearest_s'] / max(indexed['nearest_s'], 1e-9):.0f}x); same graph: {'yes' if same else 'NO'}",
