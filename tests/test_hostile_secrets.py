@@ -69,6 +69,18 @@ def test_a_message_loses_keys_it_was_not_given() -> None:
     assert "ZZZZ0000" not in message
 
 
+def test_host_and_model_names_in_a_message_stay_readable() -> None:
+    """Only key-shaped tokens are masked: a user debugging --base-url or a model name must see them."""
+    for text in (
+        "cannot reach https://api-inference.huggingface.co/v1",
+        "the model key_value_store_v2 does not exist",
+        "unknown host api-v1-2024-11-20.example.com",
+    ):
+        assert scrub_message(text, None) == text
+    masked = scrub_message("Incorrect API key provided: sk-abc12***************************xyz9.", None)
+    assert "abc12" not in masked and "xyz9" not in masked
+
+
 def test_scrub_data_reaches_every_string_and_key() -> None:
     data = {"narrative": f"the ghost says {KEY}", KEY: [f"{BARE}!", 3, None, {"x": f"Bearer {KEY}"}]}
     cleaned = scrub_data(data, KEY)

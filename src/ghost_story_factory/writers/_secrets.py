@@ -18,7 +18,12 @@ _MIN_SHORT = 4  # a whole key shorter than this is no secret, and replacing it w
 _PREFIX = re.compile(r"^(?:[A-Za-z]{2,8}[-_]){1,3}(?:api\d{2}[-_])?")
 # Anything shaped like a bearer token or a provider key, for text that may hold a key we were not given.
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9_\-.~+/=*%]{4,}")
-_KEYLIKE = re.compile(r"\b(sk|pk|api|key|gsk|xai)([-_])[A-Za-z0-9_\-*.]{8,}")
+# A key has many digits (or is already masked with *), and no host name follows: "api-inference.host.co"
+# and "key_value_store_v2" in an error message stay readable.
+_KEYLIKE = re.compile(
+    r"\b(sk|pk|api|key|gsk|xai)([-_])(?=(?:[A-Za-z0-9_\-]*\d){3}|[A-Za-z0-9_\-]*\*)[A-Za-z0-9_\-*]{12,}"
+    r"(?![A-Za-z0-9_\-*]*\.[A-Za-z])"
+)
 
 _MESSAGES = {
     "en": {
