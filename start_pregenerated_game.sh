@@ -241,9 +241,9 @@ ask_checked() {  # ask_checked city|characters PROMPT VAR: asks until the answer
   done
 }
 
-finished_story_of() {  # the id of a finished story of this city in the library, or nothing
+finished_story_of() {  # the id of a finished story of this city (as generate matches it: case and form folded), or nothing
   "$GS" list --json 2>/dev/null | "$VENV/bin/python" -c \
-    'import json,sys; c=sys.argv[1]; print(next((str(s["id"]) for s in json.load(sys.stdin) if s.get("city")==c), ""))' \
+    'import json,sys,unicodedata as u; f=lambda t: u.normalize("NFC", str(t)).strip().casefold(); c=f(sys.argv[1]); print(next((str(s["id"]) for s in json.load(sys.stdin) if f(s.get("city",""))==c), ""))' \
     "$1"
 }
 

@@ -306,6 +306,25 @@ def test_a_city_with_a_finished_story_asks_before_generating_another(tmp_path: P
     assert [s["city"] for s in library_stories(folder)] == ["上海", "上海"]
 
 
+def test_the_menu_finds_the_finished_story_of_a_city_typed_in_another_case(tmp_path: Path) -> None:
+    """The menu matches a city as generate does (case and Unicode form folded), so it asks first."""
+    folder = menu_folder(tmp_path)
+    with Library(folder / "ghost_stories.db") as library:
+        story_id = library.save(sample_story("Paris", "en", 1))
+    menu = start_menu(folder, GSF_LANG="en", GSF_MAX_NODES="20")
+    menu.expect(WORDS["en"]["title"])
+    menu.send("2\r")
+    menu.expect(WORDS["en"]["city"])
+    menu.send("paris\r")
+    menu.expect(f"“paris” already has a finished story (number {story_id}). Generate a new one? [y/N]")
+    menu.send("\r")
+    menu.expect("not generated: choose 1 to play the story you have")
+    menu.expect(WORDS["en"]["title"])
+    menu.send("q\r")
+    assert menu.wait() == 0
+    assert len(library_stories(folder)) == 1
+
+
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_a_game_played_from_the_menu_speaks_one_language_and_waits_for_a_key_at_its_end(
     tmp_path: Path, lang: str
