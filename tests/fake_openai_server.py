@@ -93,6 +93,7 @@ SETTABLE = (
     "batch_hold",
     "batch_hold_after",
     "batch_create_faults",
+    "batch_api",
 )
 BATCH_FAULTS = ("ok", "500", "error", "expired", "loose", "invalid", "truncate", "empty")
 DECODERS = ("helpful", "schema_only")
@@ -275,8 +276,10 @@ class FakeOpenAI:
         batch_hold: bool = False,
         batch_hold_after: int | None = None,
         batch_create_faults: list[str] | None = None,
+        batch_api: bool = True,
     ) -> None:
         self.lock = threading.RLock()
+        self.batch_api = batch_api  # False: a provider without a Batch API (404 on /v1/files and /v1/batches)
         self.batch_faults: list[str] = list(batch_faults or [])
         self.batch_polls = batch_polls
         self.batch_hold = batch_hold
@@ -1053,6 +1056,8 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self._control(raw)
             elif self.path.split("?", 1)[0] == "/v1/chat/completions":
                 self._chat(raw)
+            elif self.path.split("?", 1)[0] in ("/v1/files", "/v1/batches") and not server.batch_api:
+                self._send(404, _error(f"Invalid URL (POST {self.path})", "invalid_request_error", None))
             elif self.path.split("?", 1)[0] == "/v1/files":
                 self._upload(raw)
             elif self.path.split("?", 1)[0] == "/v1/batches":

@@ -286,6 +286,21 @@ def test_status_reads_batch_records_without_moving_them(tmp_path: Path, server: 
     assert list((tmp_path / "checkpoints").glob("*corrupt*")) == []
 
 
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [("zh", "没有批处理 API（upload 返回 404）：请去掉 --batch"), ("en", "has no Batch API")],
+)
+def test_a_provider_without_a_batch_api_stops_in_one_line_in_the_runs_language(
+    tmp_path: Path, server: FakeOpenAI, lang: str, said: str
+) -> None:
+    server.configure(batch_api=False)
+    result = generate(tmp_path, server, GSF_LANG=lang)
+    assert result.returncode == 1, result.stderr
+    assert said in result.stderr and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+
+
 def test_batch_needs_a_remote_writer_and_detach_needs_batch(tmp_path: Path, server: FakeOpenAI) -> None:
     offline = subprocess.run(
         command("generate", *CITY, "--backend", "offline"),

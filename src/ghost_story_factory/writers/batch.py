@@ -76,6 +76,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "collected": "📦 批次 {id} {status}：{done} 个回复已收到，{failed} 个将重新提交",
         "detached": "📦 {lines} 个请求在 {batches} 个批次中等待服务商处理；稍后用同一条命令收取"
         "（ghost-story status 可查看）",
+        "refused": "服务商拒绝了一个批处理请求：{error}",
+        "failed_times": "一个批处理请求已失败 {failures} 次（最后一次：{why}）；重新运行即可再次提交",
+        "no_batch_api": "{url} 没有批处理 API（{what} 返回 404）：请去掉 --batch 再运行",
+        "no_answer": "批处理 API 尝试 {attempts} 次仍无应答（{what}）：{last}",
     },
     "en": {
         "submitted": "📦 Submitted batch {id}: {lines} requests at half price; polling every {poll:g} s",
@@ -83,6 +87,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "collected": "📦 Batch {id} {status}: {done} replies received, {failed} to submit again",
         "detached": "📦 {lines} requests wait in {batches} provider batches; run the same command again later "
         "to collect them (ghost-story status lists them)",
+        "refused": "the API refused a batch request: {error}",
+        "failed_times": "a batch request failed {failures} times (last: {why}); rerun to submit it again",
+        "no_batch_api": "{url} has no Batch API (404 on {what}): run without --batch",
+        "no_answer": "the Batch API did not answer after {attempts} attempt{s} ({what}): {last}",
     },
 }
 
@@ -227,6 +235,10 @@ class BatchWriter(OpenAIWriter):
             task.cancel()
         await asyncio.gather(*self._tasks, *self._polling.values(), return_exceptions=True)
         await super().aclose()
+
+    def _text(self, key: str, **values: Any) -> str:
+        """A message in the run's language (set by :meth:`attach`)."""
+        return MESSAGES[self.lang][key].format(**values)
 
     def _say(self, key: str, **values: Any) -> None:
         if self.notify is None:
@@ -410,7 +422,7 @@ class BatchWriter(OpenAIWriter):
                 saved.pop("usage", None)
                 lost = True
             if result.rejected:
-                line.fail(WriterRejected(f"the API refused a batch request: {result.error}"))
+                line.fail(WriterRejected(self._text("refused", error=result.error)))
             else:
                 self._again(line, result.error)
         if lost and self._store is not None:
@@ -419,9 +431,7 @@ class BatchWriter(OpenAIWriter):
     def _again(self, line: _Line, why: str) -> None:
         failures = self._failures[line.custom_id] = self._failures.get(line.custom_id, 0) + 1
         if failures >= self.max_attempts:
-            error = WriterUnavailable(
-                f"a batch request failed {failures} times (last: {why}); rerun to submit it again"
-            )
+            error = WriterUnavailable(self._text("failed_times", failures=failures, why=why))
             line.fail(error)
             return
         waiting = self._wave.get(line.custom_id)
@@ -535,9 +545,7 @@ class BatchWriter(OpenAIWriter):
                         "create",
                     )
                 ):
-                    raise WriterRejected(
-                        f"{self.base_url} has no Batch API (404 on {what}): run without --batch"
-                    ) from None
+                    raise WriterRejected(self._text("no_batch_api", url=self.base_url, what=what)) from None
                 if isinstance(exc, openai.NotFoundError) and what == "download":
                     raise _Gone(what) from None
                 failure, _ = self._failure(exc, {}, self.mode)
@@ -551,8 +559,13 @@ class BatchWriter(OpenAIWriter):
                 self._event("retry", attempt=attempt + 1, of=self.max_attempts, cause=last, wait=wait)
                 await asyncio.sleep(max(wait, hint or 0.0))
         raise WriterUnavailable(
-            f"the Batch API did not answer after {self.max_attempts} attempt{'' if self.max_attempts == 1 else 's'} "
-            f"({what}): {last}"
+            self._text(
+                "no_answer",
+                attempts=self.max_attempts,
+                s="" if self.max_attempts == 1 else "s",
+                what=what,
+                last=last,
+            )
         )
 
 
