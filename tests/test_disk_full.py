@@ -124,6 +124,16 @@ def test_a_multi_file_re_export_is_all_or_nothing(tmp_path: Path) -> None:
         assert sorted(p.name for p in (disk / "ink").iterdir()) == sorted(name for name, _ in before)
 
 
+def test_o_at_a_new_file_name_for_a_multi_file_format_is_one_line_and_makes_no_folder(tmp_path: Path) -> None:
+    files = render(STORY, "ink")
+    assert len(files) > 1
+    with pytest.raises(ExportError) as raised:
+        write_export(files, str(tmp_path / "story.ink"), "zh")
+    assert "是一个文件名" in str(raised.value) and "\n" not in str(raised.value)
+    assert list(tmp_path.iterdir()) == []  # no folder named story.ink
+    assert [p.name for p in write_export(files, str(tmp_path / "ink"))] == [name for name, _ in files]
+
+
 def test_o_at_an_existing_file_for_a_multi_file_format_is_one_line(tmp_path: Path) -> None:
     taken = tmp_path / "taken.ink"
     taken.write_bytes(b"mine")

@@ -85,16 +85,22 @@ def render(story: dict[str, Any], fmt: str, character: str | None = None) -> lis
 
 _WRITE_ERRORS = {
     "en": {
-        "is_file": "-o {output} is a file, but this format writes {count} files: give a folder",
+        "is_file": "-o {output} is a file name, but this format writes {count} files: give a folder",
         "folder": "cannot make the folder {folder}: {cause}",
-        "write": "cannot write {path}: {cause}; the files there before are unchanged",
+        "write": "cannot write {path}: {cause}; no file was replaced",
+        "write_late": "cannot write {path}: {cause}; the files before it in the list were already replaced",
     },
     "zh": {
-        "is_file": "-o {output} 是一个文件，但这种格式要写 {count} 个文件：请给一个文件夹",
+        "is_file": "-o {output} 是一个文件名，但这种格式要写 {count} 个文件：请给一个文件夹",
         "folder": "无法创建文件夹 {folder}：{cause}",
-        "write": "无法写入 {path}：{cause}；那里原有的文件没有改动",
+        "write": "无法写入 {path}：{cause}；没有替换任何文件",
+        "write_late": "无法写入 {path}：{cause}；它之前的文件已经替换",
     },
 }
+
+
+# Extensions of the files exports write: a new -o name ending so is a file, not a folder to make.
+_FILE_SUFFIXES = {"json", "ink", "yarn", "twee", "tw", "html", "htm", "dot", "gv", "mmd", "png", "svg", "txt"}
 
 
 def write_export(files: list[tuple[str, bytes]], output: str, lang: str = "en") -> list[Path]:
@@ -111,7 +117,9 @@ def write_export(files: list[tuple[str, bytes]], output: str, lang: str = "en") 
     if len(files) == 1 and not target.is_dir() and not output.endswith((os.sep, "/")):
         paths = [target]
     else:
-        if target.exists() and not target.is_dir():
+        # An existing file, or a new name that reads as one ("map.png"), is not the folder several need.
+        looks_like_file = not target.exists() and target.suffix.lower().lstrip(".") in _FILE_SUFFIXES
+        if (target.exists() and not target.is_dir()) or looks_like_file:
             raise ExportError(words["is_file"].format(output=output, count=len(files)))
         paths = [target / name for name, _ in files]
     folder = paths[0].parent
@@ -121,6 +129,7 @@ def write_export(files: list[tuple[str, bytes]], output: str, lang: str = "en") 
         raise ExportError(words["folder"].format(folder=folder, cause=exc.strerror or exc)) from None
     temps: list[Path] = []
     current = paths[0]
+    renamed = 0
     try:
         for path, (_, content) in zip(paths, files, strict=True):
             current = path
@@ -133,10 +142,12 @@ def write_export(files: list[tuple[str, bytes]], output: str, lang: str = "en") 
         for temp, path in zip(temps, paths, strict=True):
             current = path
             os.replace(temp, path)
+            renamed += 1
     except OSError as exc:
         for temp in temps:
             with contextlib.suppress(OSError):
                 temp.unlink()
         cause = exc.strerror or type(exc).__name__
-        raise ExportError(words["write"].format(path=current, cause=cause)) from None
+        key = "write_late" if renamed else "write"  # renames cannot fail on a full disk, but may on a folder
+        raise ExportError(words[key].format(path=current, cause=cause)) from None
     return paths
