@@ -201,6 +201,17 @@ PROFILES: dict[str, Profile] = {
 OPENROUTER_PRICE = (1.0, 0.25, 2.0)  # the fake's own USD per 1M: input, cached, output
 
 
+def billed(server: FakeOpenAI) -> dict[str, int]:
+    """The tokens the server billed, in the shape the writer reports them (``meta.tokens``)."""
+    ledger = server.ledger
+    return {
+        "prompt": ledger.prompt_tokens,
+        "completion": ledger.completion_tokens,
+        "cached": ledger.cached_tokens,
+        "total": ledger.prompt_tokens + ledger.completion_tokens,
+    }
+
+
 def format_duration(seconds: float) -> str:
     """OpenAI's x-ratelimit-reset-* style: "250ms", "1.5s", "6m0s"."""
     if seconds < 1:

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
-from fake_openai_server import DEFAULT_KEY, FakeOpenAI
+from fake_openai_server import DEFAULT_KEY, FakeOpenAI, billed
 from helpers import same_story
 
 from ghost_story_factory.writers.base import Usage
@@ -91,16 +91,6 @@ def status(folder: Path, server: FakeOpenAI) -> list[dict[str, Any]]:
     assert result.returncode == 0, result.stderr
     found: list[dict[str, Any]] = orjson.loads(result.stdout)
     return found
-
-
-def billed(server: FakeOpenAI) -> dict[str, int]:
-    ledger = server.ledger
-    return {
-        "prompt": ledger.prompt_tokens,
-        "completion": ledger.completion_tokens,
-        "cached": ledger.cached_tokens,
-        "total": ledger.prompt_tokens + ledger.completion_tokens,
-    }
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from fake_openai_server import DEFAULT_KEY, FakeOpenAI, SilentServer
+from fake_openai_server import DEFAULT_KEY, FakeOpenAI, SilentServer, billed
 from helpers import same_story
 
 RESUME_ZH = "重新运行同一命令即可继续"  # "run the same command again to continue"
@@ -144,16 +144,6 @@ def test_budget_stop_then_rerun_with_more_continues(tmp_path: Path, server: Fake
     report = orjson.loads(finished.stdout)
     assert report["resumed"] is True
     assert report["tokens"]["total"] == server.ledger.prompt_tokens + server.ledger.completion_tokens
-
-
-def billed(server: FakeOpenAI) -> dict[str, int]:
-    ledger = server.ledger
-    return {
-        "prompt": ledger.prompt_tokens,
-        "completion": ledger.completion_tokens,
-        "cached": ledger.cached_tokens,
-        "total": ledger.prompt_tokens + ledger.completion_tokens,
-    }
 
 
 def last_json(result: subprocess.CompletedProcess[str]) -> dict:
