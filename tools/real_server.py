@@ -59,7 +59,16 @@ CMAKE_FLAGS = [
     "-DLLAMA_BUILD_TESTS=OFF",
     "-DLLAMA_BUILD_EXAMPLES=OFF",
     "-DLLAMA_BUILD_APP=OFF",
+    # Portable x86-64 (AVX2), not -march=native: a native build on a Xeon that reports AMX crashed at
+    # start (SIGSEGV in the CPU backend's init) inside this VM, and a cached binary must survive the
+    # machine being moved to another CPU. Other architectures ignore these x86 switches.
+    "-DGGML_NATIVE=OFF",
+    "-DGGML_AVX=ON",
+    "-DGGML_AVX2=ON",
+    "-DGGML_FMA=ON",
+    "-DGGML_F16C=ON",
 ]
+BUILD_FLAVOUR = "portable"  # in the binary's folder: a binary built with other flags is not reused
 BUILD_TARGET = "llama-server"
 
 # --- server settings that worked (see README) -------------------------------
@@ -93,7 +102,7 @@ def cache_dir() -> Path:
 
 
 def binary_path(root: Path | None = None) -> Path:
-    return (root or cache_dir()) / "bin" / "llama-server"
+    return (root or cache_dir()) / f"bin-{BUILD_FLAVOUR}" / "llama-server"
 
 
 def model_path(root: Path | None = None) -> Path:
