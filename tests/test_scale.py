@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +24,11 @@ from ghost_story_factory.pregenerator.state import GameState
 from ghost_story_factory.runtime import random_fears, random_play
 from ghost_story_factory.vocabulary import hhmm
 
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
-def scan(builder: TreeBuilder, state: GameState, depth: int) -> str | None:
-    """The search before the index: every node of the first non-empty level from ``depth`` on."""
-    arrivals = builder._arrivals_at
-    for level in range(depth, builder.settings.max_depth + 1):
-        if builder._levels[level]:
-            return min(
-                builder._levels[level],
-                key=lambda n: (state.distance(n.state) + ARRIVAL_COST * arrivals[n.id], n.id),
-            ).id
-    return None
+from bench.scale import ScanBuilder  # noqa: E402 - the repository root must be importable first
 
 
 def test_a_grown_graph_converges_exactly_where_the_scan_would(
@@ -44,7 +39,7 @@ def test_a_grown_graph_converges_exactly_where_the_scan_would(
 
     def checked(self: TreeBuilder, state: GameState, depth: int) -> str | None:
         found = indexed(self, state, depth)
-        assert found == scan(self, state, depth)
+        assert found == ScanBuilder._nearest(self, state, depth)  # the bench's scan, the search before
         searches.append(found)
         return found
 
