@@ -13,7 +13,9 @@ Faults can be set at runtime, through attributes or ``POST /control``:
 * ``fault_rate``: a fraction per fault, drawn when the script is empty;
 * ``rate_limit``/``rate_window_s``/``rate_mode``: N requests per window ("sliding" or "bucket"),
   answering 429 with Retry-After beyond it, and OpenAI's x-ratelimit-* headers unless
-  ``ratelimit_headers`` is off;
+  ``ratelimit_headers`` is off; ``token_limit``: N tokens per window likewise, a request costing
+  the tokens its answer is billed (prompt and completion, known on arrival as the replies are
+  deterministic; OpenAI counts the ``max_tokens`` asked for instead of the completion);
 * ``latency_ms``: added to every answer.
 
 The Batch API too: ``POST /v1/files`` (multipart, purpose ``batch``), ``POST /v1/batches``,
@@ -84,6 +86,7 @@ SETTABLE = (
     "rate_window_s",
     "rate_mode",
     "ratelimit_headers",
+    "token_limit",
     "hang_s",
     "profile",
     "decoder",
@@ -222,37 +225,65 @@ def format_duration(seconds: float) -> str:
     return f"{int(minutes)}m{rest:.0f}s"
 
 
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    """A prompt's billed tokens: a token per four characters of messages and schema."""
+    messages = body.get("messages") or []
+    chars = sum(len(str(m.get("content") or "")) for m in messages if isinstance(m, dict))
+    chars += len(json.dumps(body.get("response_format") or {}))
+    return max(1, chars // 4)
+
+
 class RateLimiter:
-    """N requests per window: "sliding" (a log of the last window) or "bucket" (refills steadily)."""
+    """N units per window: "sliding" (a log of the last window) or "bucket" (refills steadily).
+
+    A unit is a request, or a token for a tokens-per-window limit (``take`` with the request's cost).
+    """
 
     def __init__(self, limit: int, window_s: float, mode: str) -> None:
         if limit < 1 or window_s <= 0 or mode not in ("sliding", "bucket"):
             raise ValueError("rate limit needs limit >= 1, window_s > 0, mode sliding|bucket")
         self.limit, self.window_s, self.mode = limit, window_s, mode
-        self._log: collections.deque[float] = collections.deque()
+        self._log: collections.deque[tuple[float, float]] = collections.deque()
+        self._used = 0.0  # the sliding log's total cost
         self._tokens = float(limit)
         self._stamp = time.monotonic()
+        self._last = 0.0  # the bucket's last allowed cost, for give_back
 
-    def take(self, now: float) -> tuple[bool, float, int, float]:
-        """(allowed, seconds until one more is allowed, remaining, seconds until fully reset)."""
+    def take(self, now: float, cost: float = 1.0) -> tuple[bool, float, int, float]:
+        """(allowed, seconds until one more of ``cost`` is allowed, remaining, seconds until fully reset)."""
         if self.mode == "sliding":
-            while self._log and self._log[0] <= now - self.window_s:
-                self._log.popleft()
-            allowed = len(self._log) < self.limit
+            while self._log and self._log[0][0] <= now - self.window_s:
+                self._used -= self._log.popleft()[1]
+            allowed = self._used + cost <= self.limit
             if allowed:
-                self._log.append(now)
-            wait = 0.0 if len(self._log) < self.limit else self._log[0] + self.window_s - now
-            reset = (self._log[-1] + self.window_s - now) if self._log else 0.0
-            return allowed, max(wait, 0.0), self.limit - len(self._log), max(reset, 0.0)
+                self._log.append((now, cost))
+                self._used += cost
+            wait, freed = 0.0, 0.0
+            for stamp, spent in self._log:  # until enough of the oldest leave for one more
+                if self._used - freed + cost <= self.limit:
+                    break
+                freed += spent
+                wait = stamp + self.window_s - now
+            reset = (self._log[-1][0] + self.window_s - now) if self._log else 0.0
+            return allowed, max(wait, 0.0), int(self.limit - self._used), max(reset, 0.0)
         rate = self.limit / self.window_s
         self._tokens = min(float(self.limit), self._tokens + (now - self._stamp) * rate)
         self._stamp = now
-        allowed = self._tokens >= 1
+        allowed = self._tokens >= cost
         if allowed:
-            self._tokens -= 1
-        wait = 0.0 if self._tokens >= 1 else (1 - self._tokens) / rate
+            self._tokens -= cost
+            self._last = cost
+        wait = 0.0 if self._tokens >= cost else (cost - self._tokens) / rate
         reset = (self.limit - self._tokens) / rate
         return allowed, wait, int(self._tokens), reset
+
+    def give_back(self) -> None:
+        """Undo the last allowed ``take``: another limit refused that request."""
+        if self.mode == "sliding":
+            if self._log:
+                self._used -= self._log.pop()[1]
+        else:
+            self._tokens = min(float(self.limit), self._tokens + self._last)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -277,6 +308,7 @@ class FakeOpenAI:
         rate_window_s: float = 60.0,
         rate_mode: str = "sliding",
         ratelimit_headers: bool = True,
+        token_limit: int | None = None,
         hang_s: float = 3.0,
         seed: int = 0,
         profile: str = "openai",
@@ -312,6 +344,7 @@ class FakeOpenAI:
         self.rate_window_s = rate_window_s
         self.rate_mode = rate_mode
         self.ratelimit_headers = ratelimit_headers
+        self.token_limit = token_limit
         self.hang_s = hang_s
         self.profile = profile
         self.decoder = decoder
@@ -322,8 +355,7 @@ class FakeOpenAI:
         self.in_flight = 0
         self.log: collections.deque[dict[str, Any]] = collections.deque(maxlen=_MAX_LOG)
         self._random = random.Random(seed)
-        self._limiter: RateLimiter | None = None
-        self._limiter_key: tuple[Any, ...] | None = None
+        self._limiters: dict[str, tuple[tuple[Any, ...], RateLimiter]] = {}
         self._seen_systems: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._stopping = threading.Event()
         self._httpd = _QuietServer(("127.0.0.1", port), _make_handler(self))
@@ -424,31 +456,46 @@ class FakeOpenAI:
                 draw -= share
             return "ok"
 
-    def _rate_check(self) -> tuple[bool, dict[str, str]]:
-        """Apply the rate limit; returns (allowed, headers to send)."""
+    def _rate_check(self, body: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
+        """Apply the rate limits; returns (the limit refusing the request or None, headers to send)."""
         with self.lock:
-            if not self.rate_limit:
-                self._limiter = None
-                return True, {}
-            key = (self.rate_limit, self.rate_window_s, self.rate_mode)
-            if self._limiter is None or self._limiter_key != key:
-                self._limiter = RateLimiter(int(self.rate_limit), float(self.rate_window_s), self.rate_mode)
-                self._limiter_key = key
-            allowed, wait, remaining, reset = self._limiter.take(time.monotonic())
+            limits = {"requests": self.rate_limit, "tokens": self.token_limit}
+            costs = {"requests": 1.0, "tokens": float(self.token_cost(body)) if self.token_limit else 0.0}
             headers: dict[str, str] = {}
-            if self.ratelimit_headers:
-                headers = {
-                    "x-ratelimit-limit-requests": str(self.rate_limit),
-                    "x-ratelimit-remaining-requests": str(remaining),
-                    "x-ratelimit-reset-requests": format_duration(reset),
-                }
-            if not allowed:
+            refused, wait = None, 0.0
+            taken: list[RateLimiter] = []
+            for kind, limit in limits.items():
+                if not limit:
+                    self._limiters.pop(kind, None)
+                    continue
+                key = (limit, self.rate_window_s, self.rate_mode)
+                if kind not in self._limiters or self._limiters[kind][0] != key:
+                    limiter = RateLimiter(int(limit), float(self.rate_window_s), self.rate_mode)
+                    self._limiters[kind] = (key, limiter)
+                if refused is not None:
+                    break  # refused already: the other limits do not count it
+                limiter = self._limiters[kind][1]
+                allowed, until, remaining, reset = limiter.take(time.monotonic(), costs[kind])
+                if allowed:
+                    taken.append(limiter)
+                if self.ratelimit_headers:
+                    headers |= {
+                        f"x-ratelimit-limit-{kind}": str(limit),
+                        f"x-ratelimit-remaining-{kind}": str(remaining),
+                        f"x-ratelimit-reset-{kind}": format_duration(reset),
+                    }
+                if not allowed:
+                    refused, wait = refused or kind, max(wait, until)
+            if refused is not None:
+                for limiter in taken:  # a refused request is not counted by any limit
+                    limiter.give_back()
+            if refused is not None:
                 # Retry-After in whole seconds, as HTTP defines it; the precise value rides in
                 # retry-after-ms (which OpenAI-style clients read) only with the x-ratelimit headers.
                 headers["Retry-After"] = str(max(1, math.ceil(wait)))
                 if self.ratelimit_headers:
                     headers["retry-after-ms"] = str(max(1, math.ceil(wait * 1000)))
-            return allowed, headers
+            return refused, headers
 
     def _cached_share(self, system: str) -> bool:
         """Providers cache a repeated prompt prefix; the system message is ours."""
@@ -464,10 +511,8 @@ class FakeOpenAI:
         """Tokens of one answer, billed to the ledger and reported the way the profile reports them."""
         profile = PROFILES[self.profile]
         messages = body.get("messages") or []
-        prompt_chars = sum(len(str(m.get("content") or "")) for m in messages if isinstance(m, dict))
-        prompt_chars += len(json.dumps(body.get("response_format") or {}))
         system = next((str(m.get("content") or "") for m in messages if m.get("role") == "system"), "")
-        prompt = max(1, prompt_chars // 4)
+        prompt = _prompt_tokens(body)
         cached = min(prompt, len(system) // 4) if system and self._cached_share(system) else 0
         if profile.cached == "none":
             cached = 0  # a server that reports no cache hits bills (and is compared) without them
@@ -544,8 +589,8 @@ class FakeOpenAI:
         """Interruptible and bounded, so stop() never waits on a sleeping handler."""
         self._stopping.wait(min(max(seconds, 0.0), _MAX_SLEEP_S))
 
-    def completion(self, body: dict[str, Any], fault: str, completion_id: str) -> dict[str, Any]:
-        """The billed chat completion for a request body: the same bytes live or in a batch line."""
+    def _content(self, body: dict[str, Any], fault: str) -> tuple[str | None, str, int | None]:
+        """The reply a request gets (content, finish_reason, its output cap), before billing."""
         messages = body["messages"]
         response_format = body.get("response_format") or {}
         schema = None
@@ -570,6 +615,20 @@ class FakeOpenAI:
             content = f"```json\n{content}\n```"
         elif fault == "empty":
             content = None
+        return content, finish, cap
+
+    def token_cost(self, body: dict[str, Any]) -> int:
+        """The tokens a request's answer is billed (prompt and completion), for a token limit."""
+        try:
+            content, _finish, cap = self._content(body, "ok")
+        except Exception:  # a body the answer cannot be made for: its prompt alone
+            content, cap = "", None
+        completion = max(1, len(content or "") // 4)
+        return _prompt_tokens(body) + (min(completion, cap) if cap is not None else completion)
+
+    def completion(self, body: dict[str, Any], fault: str, completion_id: str) -> dict[str, Any]:
+        """The billed chat completion for a request body: the same bytes live or in a batch line."""
+        content, finish, cap = self._content(body, fault)
         usage = self.bill(body, content or "", cap)
         completion: dict[str, Any] = {
             "id": completion_id,
@@ -1231,12 +1290,12 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                     self._send(status, payload)
                     return status, "refused"
                 return self._reject(status, payload)[0], "refused"
-            allowed, rate_headers = server._rate_check()
-            if not allowed:
+            limited, rate_headers = server._rate_check(body)
+            if limited is not None:
                 with server.lock:
                     server.ledger.rate_limited += 1
-                message = "Rate limit reached for requests. Please try again later."
-                self._send(429, _error(message, "requests", "rate_limit_exceeded"), rate_headers)
+                message = f"Rate limit reached for {limited}. Please try again later."
+                self._send(429, _error(message, limited, "rate_limit_exceeded"), rate_headers)
                 return 429, "rate_limit"
             fault = server._next_fault()
             if fault in ("429", "quota"):
@@ -1421,6 +1480,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-rate", default="", help='JSON, e.g. {"500": 0.1}')
     parser.add_argument("--retry-after", type=float, default=1.0)
     parser.add_argument("--rpm", type=int, default=None, help="rate limit: requests per window")
+    parser.add_argument("--tpm", type=int, default=None, help="rate limit: tokens per window")
     parser.add_argument("--window", type=float, default=60.0, help="rate limit window in seconds")
     parser.add_argument("--rate-mode", choices=("sliding", "bucket"), default="sliding")
     parser.add_argument("--no-ratelimit-headers", action="store_true")
@@ -1445,6 +1505,7 @@ def main(argv: list[str] | None = None) -> int:
         fault_rate=json.loads(args.fault_rate) if args.fault_rate else None,
         retry_after_s=args.retry_after,
         rate_limit=args.rpm,
+        token_limit=args.tpm,
         rate_window_s=args.window,
         rate_mode=args.rate_mode,
         ratelimit_headers=not args.no_ratelimit_headers,

@@ -507,6 +507,33 @@ def test_paced_run_against_a_rate_limit_keeps_429s_rare(server: FakeOpenAI, mode
     assert server.ledger.rate_limited <= 0.05 * server.ledger.requests
 
 
+@pytest.mark.parametrize("mode", ["sliding", "bucket"])
+def test_paced_run_against_a_token_limit_keeps_429s_rare(server: FakeOpenAI, mode: str) -> None:
+    # Tokens for 20 calls per second, counted by the server as each answer's billed tokens.
+    calls, duration = 20, 3.0
+    run(server, lambda writer: writer.complete(documents(), []))
+    per_call = server.ledger.prompt_tokens + server.ledger.completion_tokens
+    server.configure(token_limit=calls * per_call, rate_window_s=1.0, rate_mode=mode, latency_ms=5)
+    before = len(server.received())
+
+    async def job(writer: OpenAIWriter) -> None:
+        started = time.monotonic()
+
+        async def caller() -> None:
+            while time.monotonic() - started < duration:
+                await writer.complete(documents(), [])
+
+        await asyncio.gather(*(caller() for _ in range(16)))
+
+    run(server, job, max_attempts=20)
+    seen = server.received()[before:]
+    refused = [entry for entry in seen if entry["status"] == 429]
+    answered = [entry for entry in seen if entry["status"] == 200 and entry["t"] - seen[0]["t"] <= duration]
+    assert len(answered) >= 0.9 * calls * duration
+    assert len(answered) <= calls * (duration + 1)  # the limit binds: unpaced, 16 callers do far more
+    assert len(refused) <= 0.05 * len(seen)
+
+
 # -- the server as a process ----------------------------------------------------------------------------
 
 

@@ -9,7 +9,6 @@ same pacer against the fake server over real HTTP is measure 6 of the bench.
 from __future__ import annotations
 
 import asyncio
-import collections
 import math
 import random
 import selectors
@@ -80,37 +79,12 @@ class Run:
         return self.refused / max(1, len(self.starts))
 
 
-class TokenWindow:
-    """A tokens-per-window limit: a log of what each admitted request cost, over the last window."""
-
-    def __init__(self, limit: int, window_s: float) -> None:
-        self.limit, self.window_s = limit, window_s
-        self._log: collections.deque[tuple[float, int]] = collections.deque()
-
-    def take(self, now: float, tokens: int) -> tuple[bool, float, int, float]:
-        while self._log and self._log[0][0] <= now - self.window_s:
-            self._log.popleft()
-        used = sum(cost for _, cost in self._log)
-        allowed = used + tokens <= self.limit
-        if allowed:
-            self._log.append((now, tokens))
-            used += tokens
-        wait, freed = 0.0, 0
-        for stamp, cost in self._log:  # until enough of the oldest leave for one more request
-            if used - freed + tokens <= self.limit:
-                break
-            freed += cost
-            wait = stamp + self.window_s - now
-        reset = (self._log[-1][0] + self.window_s - now) if self._log else 0.0
-        return allowed, max(wait, 0.0), self.limit - used, max(reset, 0.0)
-
-
 def paced_run(
     mode: str,
     seconds: float = 60.0,
     *,
     headers: bool = True,
-    tokens: TokenWindow | None = None,
+    tokens: RateLimiter | None = None,
     tokens_per_call: int = 1000,
     seed: int = 7,
 ) -> Run:
@@ -122,7 +96,9 @@ def paced_run(
     async def main(loop: VirtualLoop) -> Run:
         pacer = AdaptivePacer(CALLERS, clock=loop.time)
         requests = RateLimiter(LIMIT, WINDOW_S, mode)
-        requests._stamp = loop.time()  # the bucket refills from the virtual start
+        for limiter in (requests, tokens):
+            if limiter is not None:
+                limiter._stamp = loop.time()  # the bucket refills from the virtual start
         run = Run(seconds)
 
         def limit_headers(kind: str, limit: int, remaining: int, reset: float) -> dict[str, str]:
@@ -244,9 +220,11 @@ def test_a_spent_budget_waits_for_the_oldest_slot_not_the_full_reset() -> None:
     assert sent[0] + WINDOW_S <= fifth < sent[1] + WINDOW_S
 
 
-def test_tokens_per_minute_are_paced_like_requests() -> None:
-    window = TokenWindow(limit=12_000, window_s=WINDOW_S)  # 12 calls of 1,000 tokens per second
-    run = paced_run("sliding", tokens=window)
+@pytest.mark.parametrize("mode", ["sliding", "bucket"])
+@pytest.mark.parametrize("headers", [True, False])
+def test_tokens_per_minute_are_paced_like_requests(mode: str, headers: bool) -> None:
+    window = RateLimiter(12_000, WINDOW_S, mode)  # 12 calls of 1,000 tokens per second
+    run = paced_run(mode, tokens=window, headers=headers)
     assert run.answered >= 0.9 * 12 * run.seconds
     assert run.share_429 <= 0.05
 

@@ -27,6 +27,8 @@ _RATE_WINDOW_S = 60.0  # providers state limits per minute; successes are rememb
 # the one it replaces would be refused whenever it arrived a little sooner.
 _SLOT_MARGIN = 0.03
 _PROBE = 10  # without headers: one more start per window after this many windows' worth of successes
+# ... once the size is within one of the last size that met a 429; further below it, one more per
+# window's worth, so a size cut too far (a burst's count is a lower bound) climbs back in a few windows.
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
@@ -173,11 +175,10 @@ class AdaptivePacer:
       cannot explain the spent budget (other clients on the same key) does a start wait for the
       reported reset.
     * Without rate-limit headers, the same slots, learned from 429s that carry a Retry-After: the
-      pause asked for is taken as the window (at least; the longest seen), and our answered starts
-      within it as a first size, which doubles per window until the next 429 sets it to our starts
-      still in the window; after that one start more is tried every ``_PROBE`` windows' worth of
-      successes, so the size keeps probing upwards. Once a size is known a 429 holds only the
-      refused request for its pause, not every start: the log says when slots free.
+      pause asked for is taken as the window (at least; the longest seen), and what the server
+      took of the burst that met the limit as a first size, which then probes upwards and steps
+      down by one on a 429 (see ``_learn``). Once a size is known a 429 holds only the refused
+      request for its pause, not every start: the log says when slots free.
     * Without headers and without a Retry-After, a start interval learned from 429s. Far above the
       limit, the rate the server let through between two 429s is its limit; near it, the pace backs
       off by 10%. Successes shorten the interval again, slowly right after a 429 and faster the
@@ -214,9 +215,9 @@ class AdaptivePacer:
         self._headers_seen = False
         self._learned = False  # a request limit learned from 429s (no headers)
         self._ok_since_learned = 0
-        self._growing = False  # learned, and no 429 since: the size grows by one per window's worth
         self._learned_at = 0.0
-        self._answered: set[int] = set()  # starts in the log whose reply came back
+        self._cut_at = -math.inf  # when a 429 last cut the learned size
+        self._ceiling = math.inf  # the learned size that last met a 429: probe slowly just below it
         self._tokens_per_call = 0.0  # running mean of billed tokens per reply, for token budgets
         # Created here, bound to the running loop on first use (Python >= 3.10).
         self._gate = asyncio.Lock()  # FIFO: one waiter at a time waits for its turn, in order
@@ -262,7 +263,6 @@ class AdaptivePacer:
             if started > now - horizon:
                 break
             del self._sent[index]
-            self._answered.discard(index)
 
     def _slot_at(self, name: str, known: _Limit, unit: float, now: float) -> float:
         """The earliest time a start costing ``unit`` fits in this limit, as far as we know it."""
@@ -354,11 +354,10 @@ class AdaptivePacer:
             self._ok_starts.popleft()
         self._since_increase += 1
         known = self._limits.get("requests")
-        if ticket.index in self._sent:
-            self._answered.add(ticket.index)
         if self._learned and known is not None and known.size is not None:
             self._ok_since_learned += 1
-            if self._ok_since_learned >= (1 if self._growing else _PROBE * known.size):
+            slow = known.size + 1 >= self._ceiling
+            if self._ok_since_learned >= (_PROBE if slow else 1) * known.size:
                 known.size += 1  # probe: the limit may be higher than we know
                 self._ok_since_learned = 0
         if self._since_increase >= self.limit:
@@ -377,8 +376,10 @@ class AdaptivePacer:
             # Nothing known of the limit yet: honour the pause for every start. Once a size is
             # known, the log spaces the starts and only the refused request waits its pause.
             self.not_before = max(self.not_before, now + min(hint, MAX_WAIT_S))
-        if hint and not self._headers_seen and ticket.started >= self._last_cut:
+        if hint and not self._headers_seen:
             self._learn(ticket, now, min(hint, MAX_WAIT_S))
+        if self._learned:
+            return  # the slots say when to start: fewer in flight or an interval would only cost
         if ticket.started < self._last_cut:
             return  # already in flight when we slowed down: the same burst, not news
         next_slot = now + (hint or 0.0)  # when the server says it will take a request again
@@ -410,38 +411,42 @@ class AdaptivePacer:
         log.debug("429: concurrency %d, start interval %.3fs", self.limit, self.interval)
 
     def _learn(self, ticket: Ticket, now: float, pause: float) -> None:
-        """A request limit from a 429 without headers (once per burst of them).
+        """A request limit from the 429s of a server that sends no rate-limit headers.
 
-        The first gives a window at least ``pause`` long, holding as many requests as were answered
-        of ours started within it (a lower bound: the server counted those; in-flight ones it may
-        not have, and a request reaches it some time after its start); the size then grows by one
-        per success (doubling per window) until the next 429, which sets it to the starts of ours
-        still in the window (at most one less), and from then on probes one more only every
-        ``_PROBE`` windows' worth. A 429 of a request sent within a window
-        of the first is the same congestion (the burst that met the limit draining), not news."""
+        The first 429 gives a window at least ``pause`` long, and the burst that met the limit its
+        size: our starts within that window that the server did not refuse (the rest of the burst's
+        429s come back within milliseconds, each lowering the count to what was taken). After that
+        the size probes upwards, one more per window's worth of successes, and a 429 of a start sent
+        after the last cut sets it one lower; once within one of the size that last met a 429, it
+        probes only every ``_PROBE`` windows' worth, so a size cut too far climbs back in a few
+        windows while one at the limit costs a 429 now and then."""
         known = self._limits.get("requests")
         if not self._learned or known is None or known.size is None:
             window = max(pause, known.window if known is not None else 0.0)
-            answered = sum(
+            known = self._limits["requests"] = _Limit(size=1.0, window=window)
+            self._learned, self._learned_at = True, now
+        if ticket.started <= self._learned_at:
+            taken = sum(
                 1
-                for index, (started, _tokens) in self._sent.items()
-                if index in self._answered and now - window < started <= now
+                for started, _tokens in self._sent.values()
+                if self._learned_at - known.window < started <= self._learned_at
             )
-            self._limits["requests"] = _Limit(size=float(max(1, answered)), window=window)
-            self._learned, self._growing, self._learned_at = True, True, now
-        elif ticket.started <= self._learned_at + known.window:
-            return
+            known.size = float(max(1, taken))
+        elif ticket.started <= self._cut_at:
+            return  # refused before our last cut took effect: the same overshoot, not news
         else:
-            # We sent more than it takes: it took the starts of ours still in its window.
-            counted = sum(
-                1 for started, _tokens in self._sent.values() if now - known.window < started <= now
+            # It holds a window's worth: at most our starts within it that it did not refuse (a
+            # refused start leaves our log, so a size too high would let more in, one at a time).
+            kept = sum(
+                1 for started, _tokens in self._sent.values() if started > ticket.started - known.window
             )
-            known.size = float(max(1, min(int(known.size) - 1, counted)))
+            size = known.size or 1.0
+            self._ceiling, self._cut_at = size, now
+            known.size = float(max(1, min(int(size) - 1, kept)))
             known.window = max(known.window, pause)
-            self._growing = False
         self._ok_since_learned = 0
         self.interval = 0.0  # the slots pace the starts now
-        log.debug("429: %g requests per %.3fs", self._limits["requests"].size or 0, pause)
+        log.debug("429: %g requests per %.3fs", known.size, known.window)
 
     def _read_budgets(self, headers: Mapping[str, str], ticket: Ticket, now: float) -> None:
         lowered = {str(name).lower(): str(value) for name, value in dict(headers).items()}
