@@ -484,11 +484,8 @@ def test_a_burst_of_429s_from_one_congestion_halves_once() -> None:
     assert pacer.limit == 4 and pacer.rate_limited == 8
 
 
-@pytest.mark.parametrize("mode", ["sliding", "bucket"])
-def test_paced_run_against_a_rate_limit_keeps_429s_rare(server: FakeOpenAI, mode: str) -> None:
-    # 20 requests per second with OpenAI-style x-ratelimit headers; 16 eager callers for 3 seconds.
-    rate, duration = 20, 3.0
-    server.configure(rate_limit=rate, rate_window_s=1.0, rate_mode=mode, latency_ms=5)
+def eager_callers(callers: int, duration: float) -> Callable[[OpenAIWriter], Awaitable[None]]:
+    """A job: ``callers`` tasks calling the writer back to back for ``duration`` seconds."""
 
     async def job(writer: OpenAIWriter) -> None:
         started = time.monotonic()
@@ -497,9 +494,18 @@ def test_paced_run_against_a_rate_limit_keeps_429s_rare(server: FakeOpenAI, mode
             while time.monotonic() - started < duration:
                 await writer.complete(documents(), [])
 
-        await asyncio.gather(*(caller() for _ in range(16)))
+        await asyncio.gather(*(caller() for _ in range(callers)))
 
-    run(server, job, max_attempts=20)
+    return job
+
+
+@pytest.mark.parametrize("mode", ["sliding", "bucket"])
+def test_paced_run_against_a_rate_limit_keeps_429s_rare(server: FakeOpenAI, mode: str) -> None:
+    # 20 requests per second with OpenAI-style x-ratelimit headers; 16 eager callers for 3 seconds.
+    rate, duration = 20, 3.0
+    server.configure(rate_limit=rate, rate_window_s=1.0, rate_mode=mode, latency_ms=5)
+
+    run(server, eager_callers(16, duration), max_attempts=20)
     seen = server.received()
     answered = [entry for entry in seen if entry["status"] == 200 and entry["t"] - seen[0]["t"] <= duration]
     # The sustained rate over the run, which the first full window only helps to reach.
@@ -516,16 +522,7 @@ def test_paced_run_against_a_token_limit_keeps_429s_rare(server: FakeOpenAI, mod
     server.configure(token_limit=calls * per_call, rate_window_s=1.0, rate_mode=mode, latency_ms=5)
     before = len(server.received())
 
-    async def job(writer: OpenAIWriter) -> None:
-        started = time.monotonic()
-
-        async def caller() -> None:
-            while time.monotonic() - started < duration:
-                await writer.complete(documents(), [])
-
-        await asyncio.gather(*(caller() for _ in range(16)))
-
-    run(server, job, max_attempts=20)
+    run(server, eager_callers(16, duration), max_attempts=20)
     seen = server.received()[before:]
     refused = [entry for entry in seen if entry["status"] == 429]
     answered = [entry for entry in seen if entry["status"] == 200 and entry["t"] - seen[0]["t"] <= duration]

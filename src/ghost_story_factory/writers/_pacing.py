@@ -28,7 +28,7 @@ _RATE_WINDOW_S = 60.0  # providers state limits per minute; successes are rememb
 _SLOT_MARGIN = 0.03
 _PROBE = 10  # without headers: one more start per window after this many windows' worth of successes
 # ... once the size is within one of the last size that met a 429; further below it, one more per
-# window's worth, so a size cut too far (a burst's count is a lower bound) climbs back in a few windows.
+# window's worth, so a size cut too far (arrivals out of start order) climbs back in a few windows.
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
@@ -176,8 +176,8 @@ class AdaptivePacer:
       reported reset.
     * Without rate-limit headers, the same slots, learned from 429s that carry a Retry-After: the
       pause asked for is taken as the window (at least; the longest seen), and what the server
-      took of the burst that met the limit as a first size, which then probes upwards and steps
-      down by one on a 429 (see ``_learn``). Once a size is known a 429 holds only the refused
+      took of the burst that met the limit as a first size, which then probes upwards and on a 429
+      falls to at most what the server kept of ours (see ``_learn``). Once a size is known a 429 holds only the refused
       request for its pause, not every start: the log says when slots free.
     * Without headers and without a Retry-After, a start interval learned from 429s. Far above the
       limit, the rate the server let through between two 429s is its limit; near it, the pace backs
@@ -387,7 +387,7 @@ class AdaptivePacer:
         self._last_cut, self._last_slot, self._ok_since_cut = now, next_slot, 0
         self.limit = max(1, self.limit // 2)
         self._since_increase = 0
-        if self._headers_seen or self._learned:
+        if self._headers_seen:
             return  # the slots say when to start; an interval would only cost throughput
         measured = None
         if allowed and next_slot > previous_slot:
@@ -417,7 +417,8 @@ class AdaptivePacer:
         size: our starts within that window that the server did not refuse (the rest of the burst's
         429s come back within milliseconds, each lowering the count to what was taken). After that
         the size probes upwards, one more per window's worth of successes, and a 429 of a start sent
-        after the last cut sets it one lower; once within one of the size that last met a 429, it
+        after the last cut sets it one lower, or to our starts the server kept in its window if
+        fewer; once within one of the size that last met a 429, it
         probes only every ``_PROBE`` windows' worth, so a size cut too far climbs back in a few
         windows while one at the limit costs a 429 now and then."""
         known = self._limits.get("requests")
@@ -426,20 +427,13 @@ class AdaptivePacer:
             known = self._limits["requests"] = _Limit(size=1.0, window=window)
             self._learned, self._learned_at = True, now
         if ticket.started <= self._learned_at:
-            taken = sum(
-                1
-                for started, _tokens in self._sent.values()
-                if self._learned_at - known.window < started <= self._learned_at
-            )
-            known.size = float(max(1, taken))
+            known.size = float(max(1, self._starts_within(self._learned_at - known.window, self._learned_at)))
         elif ticket.started <= self._cut_at:
             return  # refused before our last cut took effect: the same overshoot, not news
         else:
             # It holds a window's worth: at most our starts within it that it did not refuse (a
             # refused start leaves our log, so a size too high would let more in, one at a time).
-            kept = sum(
-                1 for started, _tokens in self._sent.values() if started > ticket.started - known.window
-            )
+            kept = self._starts_within(ticket.started - known.window, now)
             size = known.size or 1.0
             self._ceiling, self._cut_at = size, now
             known.size = float(max(1, min(int(size) - 1, kept)))
@@ -447,6 +441,10 @@ class AdaptivePacer:
         self._ok_since_learned = 0
         self.interval = 0.0  # the slots pace the starts now
         log.debug("429: %g requests per %.3fs", known.size, known.window)
+
+    def _starts_within(self, after: float, until: float) -> int:
+        """Our starts in the log (a refused one has left it) sent in (``after``, ``until``]."""
+        return sum(1 for started, _tokens in self._sent.values() if after < started <= until)
 
     def _read_budgets(self, headers: Mapping[str, str], ticket: Ticket, now: float) -> None:
         lowered = {str(name).lower(): str(value) for name, value in dict(headers).items()}
